@@ -1,0 +1,49 @@
+# make demo / make test / make bench / make lint — each creates its virtual environment if needed.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BENCH_VENV := .venv-bench
+BENCH_PY := $(BENCH_VENV)/bin/python
+
+.PHONY: demo test test-fast test-full bench bench-quick lint clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev,examples]"
+	touch $@
+
+$(BENCH_VENV)/.installed: pyproject.toml benchmarks/requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_PY) -m pip install --quiet --upgrade pip
+	$(BENCH_PY) -m pip install --quiet -e ".[dev]" -r benchmarks/requirements.txt
+	-$(BENCH_PY) -m pip install --quiet "torch==2.13.0"
+	touch $@
+
+## demo: fit a Gamma and a LogNormal to data by gradients through their samples
+demo: $(VENV)/.installed
+	$(PY) examples/fit_gamma.py
+
+## test: the whole suite in float32, then again in float64 (JAX_ENABLE_X64=1)
+test: $(VENV)/.installed
+	$(PY) -m pytest -n 2 -q
+	JAX_ENABLE_X64=1 $(PY) -m pytest -n 2 -q
+
+## test-full: heavy sweeps in full (CI runs them reduced)
+test-full: $(VENV)/.installed
+	MNJ_FULL=1 $(PY) -m pytest -n 2 -q
+	MNJ_FULL=1 JAX_ENABLE_X64=1 $(PY) -m pytest -n 2 -q
+
+## bench: side-by-side benchmarks against the peers, written to benchmarks/results/
+bench: $(BENCH_VENV)/.installed
+	$(BENCH_PY) -m benchmarks.run
+
+bench-quick: $(BENCH_VENV)/.installed
+	$(BENCH_PY) -m benchmarks.run --quick
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache build *.egg-info

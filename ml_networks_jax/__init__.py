@@ -1,0 +1,88 @@
+"""ml_networks_jax: distributions whose samples you can differentiate, for JAX.
+
+Every family is an immutable pytree with pure methods; the module-level functions below are the
+same code with the distribution as an argument. ``rsample_implicit`` differentiates any sample
+through its CDF (Figurnov et al., 2018): ``dz/dθ = -(∂F(z; θ)/∂θ) / q(z; θ)``.
+
+Example:
+    >>> import jax, ml_networks_jax as mnj
+    >>> def loss(alpha):
+    ...     z = mnj.rsample_implicit(jax.random.key(0), mnj.Gamma(alpha, 1.0), (1000,))
+    ...     return (z**2).mean()
+    >>> g = jax.jit(jax.grad(loss))(2.0)
+"""
+
+from ml_networks_jax.distributions.base import (
+    Distribution,
+    batch_shape,
+    cdf,
+    entropy,
+    event_shape,
+    icdf,
+    log_prob,
+    mean,
+    mode,
+    prob,
+    rsample,
+    rsample_implicit,
+    sample,
+    sample_and_log_prob,
+    stddev,
+    variance,
+)
+from ml_networks_jax.distributions.cauchy import Cauchy
+from ml_networks_jax.distributions.exponential import Exponential
+from ml_networks_jax.distributions.gamma import Chi2, ExpGamma, Gamma
+from ml_networks_jax.distributions.gumbel import Gumbel
+from ml_networks_jax.distributions.half_normal import HalfNormal
+from ml_networks_jax.distributions.independent import Independent
+from ml_networks_jax.distributions.kl import kl_divergence, register_kl
+from ml_networks_jax.distributions.kumaraswamy import Kumaraswamy
+from ml_networks_jax.distributions.laplace import Laplace
+from ml_networks_jax.distributions.log_normal import LogNormal
+from ml_networks_jax.distributions.logistic import Logistic
+from ml_networks_jax.distributions.multivariate_normal import MultivariateNormal
+from ml_networks_jax.distributions.normal import Normal
+from ml_networks_jax.distributions.uniform import Uniform
+from ml_networks_jax.distributions.weibull import Weibull
+from ml_networks_jax.implicit import reparameterize
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Cauchy",
+    "Chi2",
+    "Distribution",
+    "ExpGamma",
+    "Exponential",
+    "Gamma",
+    "Gumbel",
+    "HalfNormal",
+    "Independent",
+    "Kumaraswamy",
+    "Laplace",
+    "LogNormal",
+    "Logistic",
+    "MultivariateNormal",
+    "Normal",
+    "Uniform",
+    "Weibull",
+    "batch_shape",
+    "cdf",
+    "entropy",
+    "event_shape",
+    "icdf",
+    "kl_divergence",
+    "log_prob",
+    "mean",
+    "mode",
+    "prob",
+    "register_kl",
+    "reparameterize",
+    "rsample",
+    "rsample_implicit",
+    "sample",
+    "sample_and_log_prob",
+    "stddev",
+    "variance",
+]

@@ -1,0 +1,1 @@
+"""Distribution families (one module each), the base class and the KL registry."""

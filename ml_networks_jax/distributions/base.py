@@ -1,0 +1,313 @@
+"""The distribution base class: an immutable pytree with pure methods.
+
+Every family is a frozen dataclass declared with :func:`distribution`. Array parameters are pytree
+leaves; Python configuration marked ``static_field()`` is hashable metadata. Shapes are derived
+from the arrays, never stored. Constructors only convert Python numbers to arrays and check static
+properties (dtype kind, rank, broadcastability); they never look at values, so distributions can be
+built, passed and returned under ``jit``, ``vmap`` and ``grad``.
+
+A subclass provides
+
+* ``_draw(key, shape)``: a raw (non-differentiable) sampler for the full ``shape =
+  sample_shape + batch_shape + event_shape``;
+* ``log_prob(x)`` and, for univariate families, ``cdf(x)`` differentiable in the parameters;
+* optionally ``_explicit(key, shape)``: an explicit (location-scale) pathwise sampler, which
+  ``rsample`` prefers;
+* the moments it has in closed form.
+
+Samples have shape ``sample_shape + batch_shape + event_shape`` (the torch/TFP convention).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ml_networks_jax._types import Array, ArrayLike, PRNGKey, Shape
+
+_EVENT_NDIMS = "event_ndims"
+_STATIC = "static"
+
+
+def param(event_ndims: int = 0) -> Any:
+    """A parameter field whose trailing ``event_ndims`` dims belong to one event."""
+    return dataclasses.field(metadata={_EVENT_NDIMS: event_ndims})
+
+
+def static_field(**kwargs: Any) -> Any:
+    """A hashable, non-array configuration field (pytree metadata, not a leaf)."""
+    return dataclasses.field(metadata={_STATIC: True}, **kwargs)
+
+
+def distribution(cls: type) -> type:
+    """Declare ``cls`` a frozen dataclass pytree: parameters are leaves, static fields metadata."""
+    cls = dataclasses.dataclass(frozen=True, eq=False, repr=False)(cls)
+    fields = dataclasses.fields(cls)
+    meta = [f.name for f in fields if f.metadata.get(_STATIC)]
+    data = [f.name for f in fields if not f.metadata.get(_STATIC)]
+    return jax.tree_util.register_dataclass(cls, data_fields=data, meta_fields=meta)
+
+
+def as_float_param(value: Any, name: str) -> Any:
+    """Convert Python/NumPy numbers to a JAX float array; reject non-float arrays.
+
+    Anything without a dtype (tracers have one; pytree placeholders used by JAX transformations do
+    not) is passed through untouched, so this is safe inside tree unflattening.
+    """
+    if isinstance(value, (int, float, list, tuple)):
+        value = np.asarray(value)
+        if not np.issubdtype(value.dtype, np.floating):
+            value = value.astype(float)
+        # Python numbers stay weakly typed, so they adopt the dtype of the arrays they meet.
+        return jnp.asarray(value.item()) if value.ndim == 0 else jnp.asarray(value)
+    dtype = getattr(value, "dtype", None)
+    if dtype is None:
+        return value
+    if not jnp.issubdtype(dtype, jnp.floating):
+        if isinstance(value, np.ndarray) and np.issubdtype(dtype, np.integer):
+            return jnp.asarray(value, dtype=jnp.result_type(float))
+        raise TypeError(f"{name} must have a floating dtype, got {dtype}.")
+    return jnp.asarray(value) if isinstance(value, (np.ndarray, np.generic)) else value
+
+
+class Distribution:
+    """Base class of every distribution. See the module docstring for the contract."""
+
+    #: Number of trailing dims of a sample that form one event (0: univariate).
+    event_ndims: ClassVar[int] = 0
+
+    def __post_init__(self) -> None:
+        for f in self._param_fields():
+            object.__setattr__(self, f.name, as_float_param(getattr(self, f.name), f.name))
+        self._check_shapes()
+
+    # ---- structure -------------------------------------------------------------------------
+
+    @classmethod
+    def _param_fields(cls) -> list[dataclasses.Field]:
+        return [f for f in dataclasses.fields(cls) if _EVENT_NDIMS in f.metadata]
+
+    def _params(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in self._param_fields()}
+
+    def _check_shapes(self) -> None:
+        """Raise a clear error for parameters whose batch dims do not broadcast."""
+        batch_shapes = {}
+        for f in self._param_fields():
+            shape = getattr(getattr(self, f.name), "shape", None)
+            if shape is None:  # a placeholder leaf during a JAX transformation
+                return
+            nd = f.metadata[_EVENT_NDIMS]
+            if len(shape) < nd:
+                raise ValueError(
+                    f"{type(self).__name__}: {f.name} must have at least {nd} dims, "
+                    f"got shape {tuple(shape)}."
+                )
+            batch_shapes[f.name] = tuple(shape[: len(shape) - nd])
+        try:
+            np.broadcast_shapes(*batch_shapes.values())
+        except ValueError:
+            raise ValueError(
+                f"{type(self).__name__}: parameter batch shapes do not broadcast: {batch_shapes}."
+            ) from None
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """Shape of the independent, non-identical distributions this object holds."""
+        shapes = []
+        for f in self._param_fields():
+            shape = jnp.shape(getattr(self, f.name))
+            shapes.append(shape[: len(shape) - f.metadata[_EVENT_NDIMS]])
+        return tuple(np.broadcast_shapes(*shapes))
+
+    @property
+    def event_shape(self) -> tuple[int, ...]:
+        """Shape of one draw. Univariate families: ``()``."""
+        return ()
+
+    @property
+    def dtype(self) -> Any:
+        """Floating dtype of samples (the promoted dtype of the parameters)."""
+        return jnp.result_type(*self._params().values())
+
+    def _sample_shape(self, sample_shape: Shape) -> tuple[int, ...]:
+        if isinstance(sample_shape, int):
+            sample_shape = (sample_shape,)
+        return tuple(sample_shape) + self.batch_shape + self.event_shape
+
+    def _broadcast(self, *params: Array) -> list[Array]:
+        """Parameters broadcast to ``batch_shape`` (univariate families)."""
+        return [jnp.broadcast_to(p, self.batch_shape) for p in params]
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(batch_shape={self.batch_shape}, "
+            f"event_shape={self.event_shape}, dtype={jnp.dtype(self.dtype).name})"
+        )
+
+    # ---- sampling --------------------------------------------------------------------------
+
+    def _draw(self, key: PRNGKey, shape: tuple[int, ...]) -> Array:
+        raise NotImplementedError(f"{type(self).__name__} has no sampler.")
+
+    def sample(self, key: PRNGKey, sample_shape: Shape = ()) -> Array:
+        """Draw ``sample_shape + batch_shape + event_shape`` values; no gradient flows."""
+        dist = jax.lax.stop_gradient(self)
+        return jax.lax.stop_gradient(dist._draw(key, dist._sample_shape(sample_shape)))
+
+    def rsample_implicit(self, key: PRNGKey, sample_shape: Shape = ()) -> Array:
+        """Draw with implicit reparameterization gradients, dz/dθ = -(∂F/∂θ)/q(z)."""
+        from ml_networks_jax.implicit import reparameterize
+
+        return reparameterize(self, self.sample(key, sample_shape))
+
+    def rsample(self, key: PRNGKey, sample_shape: Shape = ()) -> Array:
+        """Draw with the best pathwise gradient: explicit where a location-scale form exists."""
+        explicit = getattr(self, "_explicit", None)
+        if explicit is None:
+            return self.rsample_implicit(key, sample_shape)
+        return explicit(key, self._sample_shape(sample_shape))
+
+    def sample_and_log_prob(self, key: PRNGKey, sample_shape: Shape = ()) -> tuple[Array, Array]:
+        """A reparameterized draw and its log density (computed stably where a family can)."""
+        z = self.rsample(key, sample_shape)
+        return z, self.log_prob(z)
+
+    # ---- densities and moments -------------------------------------------------------------
+
+    def log_prob(self, x: ArrayLike) -> Array:
+        raise NotImplementedError(f"{type(self).__name__} has no log_prob.")
+
+    def prob(self, x: ArrayLike) -> Array:
+        """Density (or mass) at ``x``."""
+        return jnp.exp(self.log_prob(x))
+
+    def cdf(self, x: ArrayLike) -> Array:
+        raise NotImplementedError(f"{type(self).__name__} has no cdf.")
+
+    def log_cdf(self, x: ArrayLike) -> Array:
+        """``log F(x)``; families override it where the lower tail needs more accuracy."""
+        return jnp.log(self.cdf(x))
+
+    def log_survival(self, x: ArrayLike) -> Array:
+        """``log(1 - F(x))``; families override it where the upper tail needs more accuracy."""
+        return jnp.log1p(-self.cdf(x))
+
+    def icdf(self, p: ArrayLike) -> Array:
+        raise NotImplementedError(f"{type(self).__name__} has no closed-form icdf.")
+
+    def entropy(self) -> Array:
+        raise NotImplementedError(f"{type(self).__name__} has no closed-form entropy.")
+
+    def mean(self) -> Array:
+        raise NotImplementedError(f"{type(self).__name__} has no closed-form mean.")
+
+    def mode(self) -> Array:
+        raise NotImplementedError(f"{type(self).__name__} has no closed-form mode.")
+
+    def variance(self) -> Array:
+        raise NotImplementedError(f"{type(self).__name__} has no closed-form variance.")
+
+    def stddev(self) -> Array:
+        """Standard deviation, ``sqrt(variance)``."""
+        return jnp.sqrt(self.variance())
+
+
+# ---- the pure API: one implementation (the methods above), two spellings ----------------------
+
+
+def sample(key: PRNGKey, dist: Distribution, sample_shape: Shape = ()) -> Array:
+    """``dist.sample(key, sample_shape)``: a draw through which no gradient flows."""
+    return dist.sample(key, sample_shape)
+
+
+def rsample(key: PRNGKey, dist: Distribution, sample_shape: Shape = ()) -> Array:
+    """``dist.rsample(key, sample_shape)``: explicit reparameterization where it exists."""
+    return dist.rsample(key, sample_shape)
+
+
+def rsample_implicit(key: PRNGKey, dist: Distribution, sample_shape: Shape = ()) -> Array:
+    """``dist.rsample_implicit(key, sample_shape)``: always the implicit (CDF) gradient.
+
+    Example:
+        >>> import jax, ml_networks_jax as mnj
+        >>> z = mnj.rsample_implicit(jax.random.key(0), mnj.Gamma(2.0, 1.0), (1000,))
+        >>> z.shape
+        (1000,)
+    """
+    return dist.rsample_implicit(key, sample_shape)
+
+
+def sample_and_log_prob(
+    key: PRNGKey, dist: Distribution, sample_shape: Shape = ()
+) -> tuple[Array, Array]:
+    """``dist.sample_and_log_prob(key, sample_shape)``: reparameterized draw and its log density."""
+    return dist.sample_and_log_prob(key, sample_shape)
+
+
+def log_prob(dist: Distribution, x: ArrayLike) -> Array:
+    """``dist.log_prob(x)``."""
+    return dist.log_prob(x)
+
+
+def prob(dist: Distribution, x: ArrayLike) -> Array:
+    """``dist.prob(x)``."""
+    return dist.prob(x)
+
+
+def cdf(dist: Distribution, x: ArrayLike) -> Array:
+    """``dist.cdf(x)``."""
+    return dist.cdf(x)
+
+
+def icdf(dist: Distribution, p: ArrayLike) -> Array:
+    """``dist.icdf(p)``."""
+    return dist.icdf(p)
+
+
+def entropy(dist: Distribution) -> Array:
+    """``dist.entropy()``."""
+    return dist.entropy()
+
+
+def mean(dist: Distribution) -> Array:
+    """``dist.mean()``."""
+    return dist.mean()
+
+
+def mode(dist: Distribution) -> Array:
+    """``dist.mode()``."""
+    return dist.mode()
+
+
+def variance(dist: Distribution) -> Array:
+    """``dist.variance()``."""
+    return dist.variance()
+
+
+def stddev(dist: Distribution) -> Array:
+    """``dist.stddev()``."""
+    return dist.stddev()
+
+
+def batch_shape(dist: Distribution) -> tuple[int, ...]:
+    """``dist.batch_shape``."""
+    return dist.batch_shape
+
+
+def event_shape(dist: Distribution) -> tuple[int, ...]:
+    """``dist.event_shape``."""
+    return dist.event_shape
+
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def open_uniform(key: PRNGKey, shape: tuple[int, ...], dtype: Any) -> Array:
+    """Uniform draws on the open interval (0, 1), so that logs of them are finite."""
+    return jax.random.uniform(key, shape, dtype, minval=jnp.finfo(dtype).tiny, maxval=1.0)

@@ -1,0 +1,59 @@
+"""The log-normal distribution."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax.scipy import special
+
+from ml_networks_jax._types import Array, ArrayLike, PRNGKey
+from ml_networks_jax.distributions.base import LOG_2PI, Distribution, distribution, param
+
+
+@distribution
+class LogNormal(Distribution):
+    """Log-normal distribution: ``log z ~ N(loc, scale²)``.
+
+    Density ``q(z) = exp(-u²/2) / (z scale √(2π))``, CDF ``Φ(u)`` with ``u = (log z - loc)/scale``.
+    Explicitly reparameterized as ``exp(loc + scale ε)``; the implicit gradient agrees exactly
+    (``dz/dloc = z``, ``dz/dscale = z u``).
+
+    Example:
+        >>> import jax, ml_networks_jax as mnj
+        >>> mnj.LogNormal(0.0, 1.0).cdf(1.0)
+        Array(0.5, dtype=float32, weak_type=True)
+    """
+
+    loc: Array = param()
+    scale: Array = param()
+
+    def _explicit(self, key: PRNGKey, shape: tuple[int, ...]) -> Array:
+        return jnp.exp(self.loc + self.scale * jax.random.normal(key, shape, self.dtype))
+
+    _draw = _explicit
+
+    def _std(self, x: ArrayLike) -> Array:
+        return (jnp.log(x) - self.loc) / self.scale
+
+    def log_prob(self, x: ArrayLike) -> Array:
+        u = self._std(x)
+        return -0.5 * (u * u + LOG_2PI) - jnp.log(self.scale) - jnp.log(x)
+
+    def cdf(self, x: ArrayLike) -> Array:
+        return special.ndtr(self._std(x))
+
+    def icdf(self, p: ArrayLike) -> Array:
+        return jnp.exp(self.loc + self.scale * special.ndtri(p))
+
+    def mean(self) -> Array:
+        return jnp.exp(self.loc + 0.5 * self.scale**2)
+
+    def mode(self) -> Array:
+        return jnp.exp(self.loc - self.scale**2)
+
+    def variance(self) -> Array:
+        s2 = self.scale**2
+        return jnp.expm1(s2) * jnp.exp(2.0 * self.loc + s2)
+
+    def entropy(self) -> Array:
+        return self.loc + 0.5 * (1.0 + LOG_2PI) + jnp.log(self.scale)

@@ -1,0 +1,78 @@
+"""The implicit reparameterization engine (Figurnov, Mohamed & Mnih, NeurIPS 2018).
+
+A sample ``z ~ q(z; θ)`` drawn by any (non-differentiable) sampler satisfies ``T(z; θ) = ε`` for a
+standardizing map ``T`` whose value ``ε`` does not depend on θ. For a univariate family ``T`` is
+the CDF ``F`` and ``ε`` a uniform variate; for an event family it is a triangular map (sequential
+conditional standardization). Differentiating ``T(z(θ); θ) = ε`` gives the tangent
+
+    dz = -(∂T/∂z)⁻¹ (∂T/∂θ · dθ),       univariate: dz = -(∂F/∂θ · dθ) / q(z; θ).
+
+:func:`reparameterize` attaches exactly this tangent to an already drawn sample with
+``jax.custom_jvp``; reverse mode follows by JAX's transposition. The rule is built from
+differentiable JAX operations and evaluates the sample through :func:`reparameterize` itself, so
+second derivatives (``jax.hessian``) pick up d²z/dθ² correctly. This module is the one place the
+formula lives: a family contributes only its CDF (with accurate parameter derivatives where autodiff
+of the CDF would not be, e.g. the incomplete gamma function in its shape) and its log density.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from ml_networks_jax._types import Array
+from ml_networks_jax.distributions.base import Distribution
+
+
+@jax.custom_jvp
+def reparameterize(dist: Distribution, z: Array) -> Array:
+    """Return ``z`` unchanged, with the implicit reparameterization tangent in ``dist``.
+
+    Args:
+        dist: the distribution ``z`` was drawn from; its array leaves are the parameters θ.
+        z: a draw of shape ``sample_shape + batch_shape + event_shape``; any tangent it carries is
+            ignored (the sampler's randomness does not depend on θ).
+
+    Returns:
+        ``z``, whose JVP is ``-(∂T/∂z)⁻¹ ∂T/∂θ · dθ`` (univariate: ``-(∂F/∂θ · dθ) / q(z)``).
+
+    Example:
+        >>> import jax, ml_networks_jax as mnj
+        >>> def mean_sample(a):
+        ...     d = mnj.Gamma(a, 1.0)
+        ...     return reparameterize(d, d.sample(jax.random.key(0), (4096,))).mean()
+        >>> float(jax.grad(mean_sample)(3.0))  # d E[z] / dα = 1 for a unit rate  # doctest: +ELLIPSIS
+        1.0...
+    """
+    return z
+
+
+@reparameterize.defjvp
+def _reparameterize_jvp(primals, tangents):
+    dist, z = primals
+    ddist, _ = tangents
+    z = reparameterize(dist, z)  # the output itself, so that a second derivative sees dz/dθ
+    if dist.event_ndims == 0:
+        dz = _univariate_tangent(dist, ddist, z)
+    else:
+        _, dt = jax.jvp(lambda d: d._standardize(z), (dist,), (ddist,))
+        dz = -dist._standardize_solve(z, dt)
+    return z, dz.astype(z.dtype)
+
+
+def _univariate_tangent(dist: Distribution, ddist: Distribution, z: Array) -> Array:
+    """``-(∂F/∂θ · dθ) / q(z)``, scaled through the smaller tail ``T`` (``F`` or ``1 - F``):
+
+        dz = ∓ exp(log T - log q) · (∂ log T/∂θ · dθ),
+
+    so neither ``1/q`` nor ``∂F/∂θ`` needs to be representable on its own, only their ratio. The
+    expression is linear in the tangent (as JAX's transposition requires); families whose tails
+    matter override ``log_cdf`` / ``log_survival`` with accurate versions.
+    """
+    lower = jax.lax.stop_gradient(dist.cdf(z)) <= 0.5
+
+    def log_tail(d: Distribution) -> Array:
+        return jnp.where(lower, d.log_cdf(z), d.log_survival(z))
+
+    log_t, dlog_t = jax.jvp(log_tail, (dist,), (ddist,))
+    return jnp.where(lower, -1.0, 1.0) * jnp.exp(log_t - dist.log_prob(z)) * dlog_t
