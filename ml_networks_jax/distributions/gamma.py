@@ -213,7 +213,13 @@ class ExpGamma(Distribution):
         return gammainc_log(self.concentration, u + jnp.log(self.rate))
 
     def log_survival(self, u: ArrayLike) -> Array:
-        return jnp.log(gammaincc(self.concentration, jnp.exp(u + jnp.log(self.rate))))
+        """``log Q(α, e^v)``, ``v = u + log rate``: Q directly where ``e^v`` is representable
+        (exact upper tail); ``1 - P`` below, where Q cannot be small."""
+        log_x = u + jnp.log(self.rate)
+        direct = log_x > -60.0
+        q_direct = gammaincc(self.concentration, jnp.exp(jnp.where(direct, log_x, 0.0)))
+        q_small_x = 1.0 - gammainc_log(self.concentration, jnp.where(direct, -60.0, log_x))
+        return jnp.log(jnp.where(direct, q_direct, q_small_x))
 
     def mean(self) -> Array:
         return jsp.digamma(self.concentration) - jnp.log(self.rate)

@@ -1,0 +1,268 @@
+"""Generic test layers (DESIGN.md) over every univariate family in ``cases.CASES``."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from cases import CASE_IDS, CASES, DTYPE, TOL, X64
+from scipy import integrate, stats
+
+import ml_networks_jax as mnj
+from ml_networks_jax.implicit import reparameterize
+
+cases = pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+
+
+def _draw(case, key, n=()):
+    return np.asarray(mnj.sample(key, case.dist(), n), np.float64)
+
+
+# ---- 1. density, CDF and moments against an independent reference ---------------------------
+
+
+@cases
+def test_log_prob_and_cdf_match_reference(case, key):
+    z = _draw(case, key, (64,))
+    dist, ref = case.dist(), case.ref()
+    np.testing.assert_allclose(dist.cdf(jnp.asarray(z, DTYPE)), ref.cdf(z), rtol=1e3 * TOL["value"],
+                               atol=TOL["value"])
+    np.testing.assert_allclose(jnp.exp(dist.log_prob(jnp.asarray(z, DTYPE))), ref.pdf(z),
+                               rtol=1e3 * TOL["value"])
+
+
+@cases
+def test_density_is_derivative_of_cdf(case, key):
+    z = jnp.asarray(_draw(case, key, (32,)), DTYPE)
+    dist = case.dist()
+    dcdf = jax.vmap(jax.grad(lambda x: jnp.sum(dist.cdf(x))))(z)
+    np.testing.assert_allclose(dcdf, jnp.exp(dist.log_prob(z)), rtol=100 * TOL["value"])
+
+
+@cases
+def test_density_integrates_to_cdf(case):
+    """Quadrature of the density between two quantiles equals the CDF difference."""
+    dist, ref = case.dist(jnp.float64 if X64 else jnp.float32), case.ref()
+    lo, hi = ref.ppf(0.05), ref.ppf(0.8)
+    for j in range(len(next(iter(case.params.values())))):
+        def pdf(x, j=j):
+            return float(jnp.exp(dist.log_prob(jnp.full(dist.batch_shape, x, DTYPE))[j]))
+
+        mass, _ = integrate.quad(pdf, lo[j], hi[j], epsabs=0, epsrel=1e-10 if X64 else 1e-5)
+        expected = float(dist.cdf(jnp.asarray(hi, DTYPE))[j] - dist.cdf(jnp.asarray(lo, DTYPE))[j])
+        np.testing.assert_allclose(mass, expected, rtol=1e3 * TOL["value"])
+
+
+@cases
+def test_moments_and_entropy_match_reference(case):
+    dist, ref = case.dist(), case.ref()
+    if case.moments and hasattr(ref, "mean"):
+        np.testing.assert_allclose(dist.mean(), ref.mean(), rtol=1e3 * TOL["value"])
+        np.testing.assert_allclose(dist.variance(), ref.var(), rtol=1e3 * TOL["value"])
+        np.testing.assert_allclose(dist.stddev(), ref.std(), rtol=1e3 * TOL["value"])
+    if hasattr(ref, "entropy"):
+        np.testing.assert_allclose(dist.entropy(), ref.entropy(), rtol=1e3 * TOL["value"],
+                                   atol=1e3 * TOL["value"])
+
+
+# ---- 2. the implicit gradient against a finite-difference CDF oracle ------------------------
+
+
+def fd_oracle(case, z, name, rel_step=1e-6):
+    """``-(∂F/∂θ)/q`` at ``z`` from central differences of the reference CDF, in float64."""
+    params = {k: np.asarray(v, np.float64) for k, v in case.params.items()}
+    h = rel_step * np.maximum(1.0, np.abs(params[name]))
+    up, down = dict(params), dict(params)
+    up[name], down[name] = params[name] + h, params[name] - h
+    dcdf = (case.reference(**up).cdf(z) - case.reference(**down).cdf(z)) / (2 * h)
+    return -dcdf / case.reference(**params).pdf(z)
+
+
+@cases
+def test_implicit_gradient_matches_cdf_oracle(case, key):
+    z = _draw(case, key)
+    for name in case.params:
+        def total(value, name=name):
+            dist = case.dist(**{name: value})
+            return jnp.sum(reparameterize(dist, jnp.asarray(z, DTYPE)))
+
+        got = jax.grad(total)(jnp.asarray(case.params[name], DTYPE))
+        want = fd_oracle(case, z, name)
+        np.testing.assert_allclose(got, want, rtol=max(TOL["grad"], 1e-6),
+                                   atol=TOL["grad_atol"] * np.abs(want).max(), err_msg=name)
+
+
+@cases
+def test_explicit_and_implicit_agree(case, key):
+    """Same draws; for location-scale families also the same gradients, to float tolerance."""
+    dist = case.dist()
+    np.testing.assert_array_equal(mnj.rsample(key, dist, (7,)), mnj.rsample_implicit(key, dist, (7,)))
+    if not case.location_scale:
+        return
+    leaves, tree = jax.tree.flatten(dist)
+
+    def draw(leaves, implicit):
+        d = jax.tree.unflatten(tree, leaves)
+        return (mnj.rsample_implicit if implicit else mnj.rsample)(key, d, (7,))
+
+    for explicit_jac, implicit_jac in zip(jax.jacfwd(draw)(leaves, False), jax.jacfwd(draw)(leaves, True)):
+        scale = float(jnp.max(jnp.abs(explicit_jac)))
+        np.testing.assert_allclose(implicit_jac, explicit_jac, atol=50 * TOL["explicit"] * scale)
+
+
+# ---- 3. Monte Carlo pathwise checks against analytic gradients of moments -------------------
+
+
+@cases
+def test_pathwise_gradient_of_moments(case, key):
+    if not case.moments:
+        pytest.skip("no finite moments")
+    n = 20_000
+
+    def moments(params, implicit):
+        d = case.make(**params)
+        z = (mnj.rsample_implicit if implicit else mnj.rsample)(key, d, (n,))
+        return jnp.stack([z.mean(0), (z**2).mean(0)])
+
+    def exact(params):
+        d = case.make(**params)
+        return jnp.stack([d.mean(), d.variance() + d.mean() ** 2])
+
+    params = {k: jnp.asarray(v, DTYPE) for k, v in case.params.items()}
+    want = jax.jacfwd(exact)(params)
+    got = jax.jacfwd(moments)(params, True)
+    for name in params:
+        g, w = np.asarray(got[name]), np.asarray(want[name])
+        np.testing.assert_allclose(g, w, rtol=0.05, atol=0.05 * np.abs(w).max(), err_msg=name)
+
+
+# ---- 4. the draws follow the distribution ------------------------------------------------
+
+
+@cases
+def test_samples_pass_ks(case, key):
+    z = _draw(case, key, (4000,))
+    ref = case.ref()
+    for j in range(z.shape[1]):
+        frozen = case.reference(**{k: v[j] for k, v in case.params.items()})
+        result = stats.kstest(z[:, j], frozen.cdf)
+        assert result.pvalue > 1e-3, (case.name, j, result)
+    assert ref is not None
+
+
+# ---- 5. transformations --------------------------------------------------------------------
+
+
+@cases
+def test_jit_matches_eager_and_does_not_retrace(case, key):
+    traces = []
+
+    def f(dist, key):
+        traces.append(1)
+        z = mnj.rsample(key, dist, (5,))
+        return z, mnj.log_prob(dist, z)
+
+    jf = jax.jit(f)
+    dist = case.dist()
+    z_jit, lp_jit = jf(dist, key)
+    z, lp = f(dist, key)
+    np.testing.assert_allclose(z_jit, z, rtol=10 * TOL["value"])
+    np.testing.assert_allclose(lp_jit, lp, rtol=100 * TOL["value"], atol=100 * TOL["value"])
+    jf(case.dist(), jax.random.key(1))  # new values, same structure: no new trace
+    assert len(traces) == 2  # one trace for jit, one eager call
+
+
+@cases
+def test_vmap_over_distribution_pytree(case, key):
+    dist = case.dist()
+    keys = jax.random.split(key, 3)
+    mapped = jax.vmap(lambda d, k: mnj.rsample(k, d, (4,)))(dist, keys)
+    assert mapped.shape == (3, 4)
+    for j in range(3):
+        single = jax.tree.map(lambda leaf, j=j: leaf[j], dist)
+        np.testing.assert_allclose(mapped[j], mnj.rsample(keys[j], single, (4,)),
+                                   rtol=10 * TOL["value"])
+
+
+@cases
+def test_forward_and_reverse_mode_agree(case, key):
+    params = {k: jnp.asarray(v, DTYPE) for k, v in case.params.items()}
+
+    def f(params):
+        return mnj.rsample_implicit(key, case.make(**params), (3,))
+
+    fwd, rev = jax.jacfwd(f)(params), jax.jacrev(f)(params)
+    for name in params:
+        np.testing.assert_allclose(fwd[name], rev[name], rtol=10 * TOL["value"], atol=1e-6)
+
+
+@cases
+def test_second_order_matches_finite_difference_of_gradient(case, key):
+    """``d²z/dθ²`` from jax.hessian against central differences of dz/dθ along the quantile path.
+
+    The implicit gradient transports ``z`` at a fixed CDF level ``u = F(z; θ)``, so the reference
+    differentiates dz/dθ between ``z(θ ± h) = F⁻¹(u; θ ± h)`` (scipy, float64).
+    """
+    base = {k: np.float64(v[1]) for k, v in case.params.items()}
+    z0 = float(np.asarray(mnj.sample(key, case.dist())[1], np.float64))
+    u = case.reference(**base).cdf(z0)
+    for name in case.params:
+        def dz(value, z, name=name):
+            params = {k: jnp.asarray(v, DTYPE) for k, v in base.items()}
+            return jax.grad(lambda t: reparameterize(case.make(**{**params, name: t}), z))(value)
+
+        def z_at(value, name=name):
+            return case.reference(**{**base, name: value}).ppf(u)
+
+        h = (1e-5 if X64 else 1e-2) * max(1.0, abs(base[name]))
+        fd = (dz(jnp.asarray(base[name] + h, DTYPE), jnp.asarray(z_at(base[name] + h), DTYPE))
+              - dz(jnp.asarray(base[name] - h, DTYPE), jnp.asarray(z_at(base[name] - h), DTYPE))) / (2 * h)
+        second = jax.hessian(lambda t, name=name: reparameterize(
+            case.make(**{**{k: jnp.asarray(v, DTYPE) for k, v in base.items()}, name: t}),
+            jnp.asarray(z0, DTYPE)))(jnp.asarray(base[name], DTYPE))
+        np.testing.assert_allclose(second, fd, rtol=1e-5 if X64 else 3e-2,
+                                   atol=(1e-7 if X64 else 1e-3) * max(1.0, abs(float(fd))), err_msg=name)
+
+
+@cases
+def test_dtype_is_preserved(case, key):
+    dist = case.dist()
+    z = mnj.rsample(key, dist, (2,))
+    assert z.dtype == DTYPE
+    assert mnj.log_prob(dist, z).dtype == DTYPE
+    assert jax.grad(lambda d: mnj.rsample_implicit(key, d).sum())(dist).__class__ is type(dist)
+
+
+# ---- 6. bad input --------------------------------------------------------------------------
+
+
+@cases
+def test_nan_parameters_give_nan_not_hang(case, key):
+    dist = case.dist(**{name: (np.nan,) * 3 for name in list(case.params)[:1]})
+    z = jax.jit(lambda d: mnj.rsample(key, d, (3,)))(dist)
+    assert np.isnan(np.asarray(z)).all()
+
+
+@cases
+def test_non_broadcasting_parameters_raise(case):
+    if len(case.params) < 2:
+        pytest.skip("one parameter")
+    first, second = list(case.params)
+    with pytest.raises(ValueError, match="do not broadcast"):
+        case.make(**{first: jnp.ones(3), second: jnp.ones(4)})
+
+
+@cases
+def test_integer_arrays_are_rejected(case):
+    name = next(iter(case.params))
+    others = {k: 1.0 for k in case.params if k != name}
+    with pytest.raises(TypeError, match="floating dtype"):
+        case.make(**{name: jnp.ones(3, jnp.int32)}, **others)
+
+
+def test_sample_shape_convention(key):
+    d = mnj.Normal(jnp.zeros((2, 3)), 1.0)
+    assert mnj.sample(key, d, (4, 5)).shape == (4, 5, 2, 3)
+    assert mnj.sample(key, d, 4).shape == (4, 2, 3)
+    assert d.batch_shape == (2, 3) and d.event_shape == ()
