@@ -41,8 +41,8 @@ def reparameterize(dist: Distribution, z: Array) -> Array:
         >>> def mean_sample(a):
         ...     d = mnj.Gamma(a, 1.0)
         ...     return reparameterize(d, d.sample(jax.random.key(0), (4096,))).mean()
-        >>> float(jax.grad(mean_sample)(3.0))  # d E[z] / dα = 1 for a unit rate  # doctest: +ELLIPSIS
-        1.0...
+        >>> round(float(jax.grad(mean_sample)(3.0)), 1)  # d E[z] / dα = 1 for a unit rate
+        1.0
     """
     return z
 

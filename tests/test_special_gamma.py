@@ -202,14 +202,17 @@ def test_jit_and_vmap_consistent():
     eager = gammainc_log(a, t)
     jitted = jax.jit(gammainc_log)(a, t)
     mapped = jax.vmap(gammainc_log)(a, t)
-    np.testing.assert_allclose(np.asarray(jitted), np.asarray(eager), rtol=1e-6 if not X64 else 1e-13)
-    np.testing.assert_allclose(np.asarray(mapped), np.asarray(eager), rtol=1e-6 if not X64 else 1e-13)
+    # (float32: P(a = 1e4) is ill conditioned in log x, so fusion-dependent roundings show.)
+    np.testing.assert_allclose(np.asarray(jitted), np.asarray(eager), rtol=1e-13 if X64 else 1e-5)
+    np.testing.assert_allclose(np.asarray(mapped), np.asarray(eager), rtol=1e-13 if X64 else 1e-5)
     # Large arrays take the blocked path for derivatives; it must agree with the plain one.
     big_a = jnp.tile(a, 100)
     big_t = jnp.tile(t, 100)
     tan = jax.jvp(gammainc_log, (big_a, big_t), (jnp.ones_like(big_a), jnp.zeros_like(big_t)))[1]
     small = jax.vmap(jax.grad(gammainc_log))(a, t)
-    np.testing.assert_allclose(np.asarray(tan[: a.size]), np.asarray(small), rtol=1e-12 if X64 else 1e-6)
+    np.testing.assert_allclose(
+        np.asarray(tan[: a.size]), np.asarray(small), rtol=1e-12 if X64 else 1e-5
+    )
 
 
 def test_broadcasting_and_dtypes():
@@ -240,9 +243,10 @@ def test_zero_and_tiny_x():
     for lx in (-1e4, -3e4):
         v, g = jax.value_and_grad(gammainc_log, argnums=(0, 1))(1e-4, lx)
         assert np.isfinite(float(v)) and all(np.isfinite(float(u)) for u in g)
-        # ∂P/∂a = P (log x - ψ(1 + a)) for tiny x.
+        # ∂P/∂a = P (log x - ψ(1 + a)) for tiny x. ∂P/∂a shares the rounded log density
+        # (|log q| ≈ |log x| here) so that dz/da = -(∂P/∂a)/q is consistent: error ~ eps |log x|.
         ref_da = float(v) * (lx - sc.digamma(1.0 + 1e-4))
-        assert abs(float(g[0]) / ref_da - 1) < 1e3 * EPS
+        assert abs(float(g[0]) / ref_da - 1) < 10 * EPS * (1 + abs(lx))
     # log_x = -inf / +inf limits.
     assert float(gammainc_log(2.0, -jnp.inf)) == 0.0
     assert float(gammainc_log(2.0, jnp.inf)) == 1.0

@@ -17,8 +17,8 @@ class Exponential(Distribution):
 
     Example:
         >>> import jax, ml_networks_jax as mnj
-        >>> mnj.Exponential(2.0).mean()
-        Array(0.5, dtype=float32, weak_type=True)
+        >>> round(float(mnj.Exponential(2.0).mean()), 6)
+        0.5
     """
 
     rate: Array = param()

@@ -20,8 +20,8 @@ class HalfNormal(Distribution):
 
     Example:
         >>> import jax, ml_networks_jax as mnj
-        >>> mnj.HalfNormal(1.0).cdf(0.0)
-        Array(0., dtype=float32, weak_type=True)
+        >>> round(float(mnj.HalfNormal(1.0).cdf(0.0)), 6)
+        0.0
     """
 
     scale: Array = param()

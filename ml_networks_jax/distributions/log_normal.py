@@ -20,8 +20,8 @@ class LogNormal(Distribution):
 
     Example:
         >>> import jax, ml_networks_jax as mnj
-        >>> mnj.LogNormal(0.0, 1.0).cdf(1.0)
-        Array(0.5, dtype=float32, weak_type=True)
+        >>> round(float(mnj.LogNormal(0.0, 1.0).cdf(1.0)), 6)
+        0.5
     """
 
     loc: Array = param()

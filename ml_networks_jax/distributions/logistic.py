@@ -20,8 +20,8 @@ class Logistic(LocationScale):
 
     Example:
         >>> import jax, ml_networks_jax as mnj
-        >>> mnj.Logistic(0.0, 1.0).cdf(0.0)
-        Array(0.5, dtype=float32, weak_type=True)
+        >>> round(float(mnj.Logistic(0.0, 1.0).cdf(0.0)), 6)
+        0.5
     """
 
     _std_variance = math.pi**2 / 3.0

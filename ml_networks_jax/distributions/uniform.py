@@ -18,8 +18,8 @@ class Uniform(Distribution):
 
     Example:
         >>> import jax, ml_networks_jax as mnj
-        >>> mnj.Uniform(0.0, 4.0).mean()
-        Array(2., dtype=float32, weak_type=True)
+        >>> round(float(mnj.Uniform(0.0, 4.0).mean()), 6)
+        2.0
     """
 
     low: Array = param()

@@ -22,8 +22,8 @@ class Weibull(Distribution):
 
     Example:
         >>> import jax, ml_networks_jax as mnj
-        >>> mnj.Weibull(1.0, 1.0).mean()  # k = 1 is Exp(1)
-        Array(1., dtype=float32, weak_type=True)
+        >>> round(float(mnj.Weibull(1.0, 1.0).mean()), 6)  # k = 1 is Exp(1)
+        1.0
     """
 
     scale: Array = param()

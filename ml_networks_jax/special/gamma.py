@@ -494,12 +494,13 @@ def _gammainc_log_jvp(primals, tangents):
     p, _, dpda, log_xq, valid_a = _blocked_core(a, t, need_da=need_da)
     bad = ~valid_a | jnp.isnan(t)
     p = jnp.where(bad, jnp.nan, p)
+    # NaN coefficients (not a NaN select) so that reverse mode propagates NaN too.
     tan = jnp.zeros_like(p)
     if need_da:
-        tan = tan + dpda * jnp.asarray(a_dot, p.dtype)
+        tan = tan + jnp.where(bad, jnp.nan, dpda) * jnp.asarray(a_dot, p.dtype)
     if not isinstance(t_dot, SymbolicZero):
-        tan = tan + jnp.exp(log_xq) * jnp.asarray(t_dot, p.dtype)
-    tan = jnp.where(bad, jnp.nan, tan)
+        dens = jnp.where(bad, jnp.nan, jnp.exp(log_xq))
+        tan = tan + dens * jnp.asarray(t_dot, p.dtype)
     return p, tan
 
 
@@ -534,12 +535,13 @@ def _gammaincc_log_jvp(primals, tangents):
     _, q, dpda, log_xq, valid_a = _blocked_core(a, t, need_da=need_da)
     bad = ~valid_a | jnp.isnan(t)
     q = jnp.where(bad, jnp.nan, q)
+    # NaN coefficients (not a NaN select) so that reverse mode propagates NaN too.
     tan = jnp.zeros_like(q)
     if need_da:
-        tan = tan - dpda * jnp.asarray(a_dot, q.dtype)
+        tan = tan - jnp.where(bad, jnp.nan, dpda) * jnp.asarray(a_dot, q.dtype)
     if not isinstance(t_dot, SymbolicZero):
-        tan = tan - jnp.exp(log_xq) * jnp.asarray(t_dot, q.dtype)
-    tan = jnp.where(bad, jnp.nan, tan)
+        dens = jnp.where(bad, jnp.nan, jnp.exp(log_xq))
+        tan = tan - dens * jnp.asarray(t_dot, q.dtype)
     return q, tan
 
 
