@@ -61,13 +61,25 @@ def _reparameterize_jvp(primals, tangents):
 
 
 def _univariate_tangent(dist: Distribution, ddist: Distribution, z: Array) -> Array:
-    """``-(∂F/∂θ · dθ) / q(z)``, scaled through the smaller tail ``T`` (``F`` or ``1 - F``):
+    """``dz = -(∂F/∂θ · dθ) / q(z)``, with ``∂F/∂θ · dθ = exp(log s) · r`` given in scaled form by
+    the family (``_cdf_tangent``) or by :func:`_tail_cdf_tangent`:
 
-        dz = ∓ exp(log T - log q) · (∂ log T/∂θ · dθ),
+        dz = -exp(log s - log q(z)) · r,
 
-    so neither ``1/q`` nor ``∂F/∂θ`` needs to be representable on its own, only their ratio. The
-    expression is linear in the tangent (as JAX's transposition requires); families whose tails
-    matter override ``log_cdf`` / ``log_survival`` with accurate versions.
+    so neither ``1/q`` nor ``∂F/∂θ`` needs to be representable on its own, only their ratio.
+    """
+    cdf_tangent = getattr(dist, "_cdf_tangent", None) or (
+        lambda d, z: _tail_cdf_tangent(dist, d, z)
+    )
+    log_scale, rate = cdf_tangent(ddist, z)
+    return -jnp.exp(log_scale - dist.log_prob(z)) * rate
+
+
+def _tail_cdf_tangent(dist: Distribution, ddist: Distribution, z: Array) -> tuple[Array, Array]:
+    """``∂F/∂θ · dθ`` through the smaller tail ``T`` (``F`` or ``1 - F``):
+    ``±T · (∂ log T/∂θ · dθ)``, i.e. ``(log T, ±d log T)``. Linear in the tangent, as JAX's
+    transposition requires; families whose tails matter override ``log_cdf`` / ``log_survival``
+    with accurate versions.
     """
     lower = jax.lax.stop_gradient(dist.cdf(z)) <= 0.5
 
@@ -75,4 +87,4 @@ def _univariate_tangent(dist: Distribution, ddist: Distribution, z: Array) -> Ar
         return jnp.where(lower, d.log_cdf(z), d.log_survival(z))
 
     log_t, dlog_t = jax.jvp(log_tail, (dist,), (ddist,))
-    return jnp.where(lower, -1.0, 1.0) * jnp.exp(log_t - dist.log_prob(z)) * dlog_t
+    return log_t, jnp.where(lower, dlog_t, -dlog_t)

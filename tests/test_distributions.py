@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from cases import CASE_IDS, CASES, DTYPE, TOL, X64
+from conftest import FULL
 from scipy import integrate, stats
 
 import ml_networks_jax as mnj
@@ -26,10 +27,12 @@ def _draw(case, key, n=()):
 def test_log_prob_and_cdf_match_reference(case, key):
     z = _draw(case, key, (64,))
     dist, ref = case.dist(), case.ref()
-    np.testing.assert_allclose(dist.cdf(jnp.asarray(z, DTYPE)), ref.cdf(z), rtol=1e3 * TOL["value"],
-                               atol=TOL["value"])
-    np.testing.assert_allclose(jnp.exp(dist.log_prob(jnp.asarray(z, DTYPE))), ref.pdf(z),
-                               rtol=1e3 * TOL["value"])
+    np.testing.assert_allclose(
+        dist.cdf(jnp.asarray(z, DTYPE)), ref.cdf(z), rtol=1e3 * TOL["value"], atol=TOL["value"]
+    )
+    np.testing.assert_allclose(
+        jnp.exp(dist.log_prob(jnp.asarray(z, DTYPE))), ref.pdf(z), rtol=1e3 * TOL["value"]
+    )
 
 
 @cases
@@ -46,6 +49,7 @@ def test_density_integrates_to_cdf(case):
     dist, ref = case.dist(jnp.float64 if X64 else jnp.float32), case.ref()
     lo, hi = ref.ppf(0.05), ref.ppf(0.8)
     for j in range(len(next(iter(case.params.values())))):
+
         def pdf(x, j=j):
             return float(jnp.exp(dist.log_prob(jnp.full(dist.batch_shape, x, DTYPE))[j]))
 
@@ -62,8 +66,9 @@ def test_moments_and_entropy_match_reference(case):
         np.testing.assert_allclose(dist.variance(), ref.var(), rtol=1e3 * TOL["value"])
         np.testing.assert_allclose(dist.stddev(), ref.std(), rtol=1e3 * TOL["value"])
     if hasattr(ref, "entropy"):
-        np.testing.assert_allclose(dist.entropy(), ref.entropy(), rtol=1e3 * TOL["value"],
-                                   atol=1e3 * TOL["value"])
+        np.testing.assert_allclose(
+            dist.entropy(), ref.entropy(), rtol=1e3 * TOL["value"], atol=1e3 * TOL["value"]
+        )
 
 
 # ---- 2. the implicit gradient against a finite-difference CDF oracle ------------------------
@@ -83,21 +88,29 @@ def fd_oracle(case, z, name, rel_step=1e-6):
 def test_implicit_gradient_matches_cdf_oracle(case, key):
     z = _draw(case, key)
     for name in case.params:
+
         def total(value, name=name):
             dist = case.dist(**{name: value})
             return jnp.sum(reparameterize(dist, jnp.asarray(z, DTYPE)))
 
         got = jax.grad(total)(jnp.asarray(case.params[name], DTYPE))
         want = fd_oracle(case, z, name)
-        np.testing.assert_allclose(got, want, rtol=max(TOL["grad"], 1e-6),
-                                   atol=TOL["grad_atol"] * np.abs(want).max(), err_msg=name)
+        np.testing.assert_allclose(
+            got,
+            want,
+            rtol=max(TOL["grad"], 1e-6),
+            atol=TOL["grad_atol"] * np.abs(want).max(),
+            err_msg=name,
+        )
 
 
 @cases
 def test_explicit_and_implicit_agree(case, key):
     """Same draws; for location-scale families also the same gradients, to float tolerance."""
     dist = case.dist()
-    np.testing.assert_array_equal(mnj.rsample(key, dist, (7,)), mnj.rsample_implicit(key, dist, (7,)))
+    np.testing.assert_array_equal(
+        mnj.rsample(key, dist, (7,)), mnj.rsample_implicit(key, dist, (7,))
+    )
     if not case.location_scale:
         return
     leaves, tree = jax.tree.flatten(dist)
@@ -106,7 +119,8 @@ def test_explicit_and_implicit_agree(case, key):
         d = jax.tree.unflatten(tree, leaves)
         return (mnj.rsample_implicit if implicit else mnj.rsample)(key, d, (7,))
 
-    for explicit_jac, implicit_jac in zip(jax.jacfwd(draw)(leaves, False), jax.jacfwd(draw)(leaves, True)):
+    jac = jax.jit(jax.jacfwd(draw), static_argnums=1)
+    for explicit_jac, implicit_jac in zip(jac(leaves, False), jac(leaves, True), strict=True):
         scale = float(jnp.max(jnp.abs(explicit_jac)))
         np.testing.assert_allclose(implicit_jac, explicit_jac, atol=50 * TOL["explicit"] * scale)
 
@@ -131,7 +145,7 @@ def test_pathwise_gradient_of_moments(case, key):
 
     params = {k: jnp.asarray(v, DTYPE) for k, v in case.params.items()}
     want = jax.jacfwd(exact)(params)
-    got = jax.jacfwd(moments)(params, True)
+    got = jax.jit(jax.jacfwd(moments), static_argnums=1)(params, True)
     for name in params:
         g, w = np.asarray(got[name]), np.asarray(want[name])
         np.testing.assert_allclose(g, w, rtol=0.05, atol=0.05 * np.abs(w).max(), err_msg=name)
@@ -181,8 +195,9 @@ def test_vmap_over_distribution_pytree(case, key):
     assert mapped.shape == (3, 4)
     for j in range(3):
         single = jax.tree.map(lambda leaf, j=j: leaf[j], dist)
-        np.testing.assert_allclose(mapped[j], mnj.rsample(keys[j], single, (4,)),
-                                   rtol=10 * TOL["value"])
+        np.testing.assert_allclose(
+            mapped[j], mnj.rsample(keys[j], single, (4,)), rtol=10 * TOL["value"]
+        )
 
 
 @cases
@@ -192,7 +207,7 @@ def test_forward_and_reverse_mode_agree(case, key):
     def f(params):
         return mnj.rsample_implicit(key, case.make(**params), (3,))
 
-    fwd, rev = jax.jacfwd(f)(params), jax.jacrev(f)(params)
+    fwd, rev = jax.jit(jax.jacfwd(f))(params), jax.jit(jax.jacrev(f))(params)
     for name in params:
         np.testing.assert_allclose(fwd[name], rev[name], rtol=10 * TOL["value"], atol=1e-6)
 
@@ -204,10 +219,13 @@ def test_second_order_matches_finite_difference_of_gradient(case, key):
     The implicit gradient transports ``z`` at a fixed CDF level ``u = F(z; θ)``, so the reference
     differentiates dz/dθ between ``z(θ ± h) = F⁻¹(u; θ ± h)`` (scipy, float64).
     """
+    if case.name == "Gamma" and not FULL:
+        pytest.skip("covered by test_gamma.py::test_hessian_through_gamma_sample_matches_fd")
     base = {k: np.float64(v[1]) for k, v in case.params.items()}
     z0 = float(np.asarray(mnj.sample(key, case.dist())[1], np.float64))
     u = case.reference(**base).cdf(z0)
     for name in case.params:
+
         def dz(value, z, name=name):
             params = {k: jnp.asarray(v, DTYPE) for k, v in base.items()}
             return jax.grad(lambda t: reparameterize(case.make(**{**params, name: t}), z))(value)
@@ -216,13 +234,23 @@ def test_second_order_matches_finite_difference_of_gradient(case, key):
             return case.reference(**{**base, name: value}).ppf(u)
 
         h = (1e-5 if X64 else 1e-2) * max(1.0, abs(base[name]))
-        fd = (dz(jnp.asarray(base[name] + h, DTYPE), jnp.asarray(z_at(base[name] + h), DTYPE))
-              - dz(jnp.asarray(base[name] - h, DTYPE), jnp.asarray(z_at(base[name] - h), DTYPE))) / (2 * h)
-        second = jax.hessian(lambda t, name=name: reparameterize(
-            case.make(**{**{k: jnp.asarray(v, DTYPE) for k, v in base.items()}, name: t}),
-            jnp.asarray(z0, DTYPE)))(jnp.asarray(base[name], DTYPE))
-        np.testing.assert_allclose(second, fd, rtol=1e-5 if X64 else 3e-2,
-                                   atol=(1e-7 if X64 else 1e-3) * max(1.0, abs(float(fd))), err_msg=name)
+        fd = (
+            dz(jnp.asarray(base[name] + h, DTYPE), jnp.asarray(z_at(base[name] + h), DTYPE))
+            - dz(jnp.asarray(base[name] - h, DTYPE), jnp.asarray(z_at(base[name] - h), DTYPE))
+        ) / (2 * h)
+        second = jax.hessian(
+            lambda t, name=name: reparameterize(
+                case.make(**{**{k: jnp.asarray(v, DTYPE) for k, v in base.items()}, name: t}),
+                jnp.asarray(z0, DTYPE),
+            )
+        )(jnp.asarray(base[name], DTYPE))
+        np.testing.assert_allclose(
+            second,
+            fd,
+            rtol=1e-5 if X64 else 3e-2,
+            atol=(1e-7 if X64 else 1e-3) * max(1.0, abs(float(fd))),
+            err_msg=name,
+        )
 
 
 @cases

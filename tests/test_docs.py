@@ -14,7 +14,9 @@ import pytest
 import ml_networks_jax
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-MODULES = sorted(m.name for m in pkgutil.walk_packages(ml_networks_jax.__path__, "ml_networks_jax."))
+MODULES = sorted(
+    m.name for m in pkgutil.walk_packages(ml_networks_jax.__path__, "ml_networks_jax.")
+)
 
 
 def test_readme_code_blocks_run():

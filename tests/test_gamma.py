@@ -28,7 +28,9 @@ def exp_gamma_cdf(u, alpha):
 
 @pytest.mark.parametrize("alpha", [1e-4, 1e-3, 0.01, 0.3, 1.0, 2.5, 50.0, 1e4])
 def test_log_space_sampler_passes_ks(alpha):
-    u = np.asarray(log_standard_gamma(jax.random.key(1), jnp.full((5000,), alpha, DTYPE)), np.float64)
+    u = np.asarray(
+        log_standard_gamma(jax.random.key(1), jnp.full((5000,), alpha, DTYPE)), np.float64
+    )
     assert np.isfinite(u).all()
     result = stats.kstest(u, lambda x: exp_gamma_cdf(x, alpha))
     assert result.pvalue > 1e-3, result
@@ -55,9 +57,14 @@ def test_implicit_gradient_over_shape_grid_matches_oracle(alpha):
     z = stats.gamma.ppf([1e-3, 0.1, 0.5, 0.9, 0.999], alpha)
     z = z[z > (1e-300 if X64 else 1e-30)]  # where z is representable; smaller: log-space test
     h = 1e-6 * alpha
-    want = -(sps.gammainc(alpha + h, z) - sps.gammainc(alpha - h, z)) / (2 * h) / stats.gamma.pdf(z, alpha)
+    want = (
+        -(sps.gammainc(alpha + h, z) - sps.gammainc(alpha - h, z))
+        / (2 * h)
+        / stats.gamma.pdf(z, alpha)
+    )
     got = jax.vmap(jax.grad(lambda a, z: reparameterize(mnj.Gamma(a, 1.0), z)), (None, 0))(
-        jnp.asarray(alpha, DTYPE), jnp.asarray(z, DTYPE))
+        jnp.asarray(alpha, DTYPE), jnp.asarray(z, DTYPE)
+    )
     np.testing.assert_allclose(got, want, rtol=1e-6 if X64 else 2e-4)
 
 
@@ -66,7 +73,9 @@ def test_small_shape_log_gradient_is_unbiased(alpha, key):
     """d/dα E[log z] = ψ'(α) (trigamma), within a few Monte Carlo standard errors."""
     n = 20_000
     a = jnp.asarray(alpha, DTYPE)
-    u, du = jax.jvp(lambda a: mnj.rsample_implicit(key, mnj.ExpGamma(a, 1.0), (n,)), (a,), (jnp.ones_like(a),))
+    u, du = jax.jvp(
+        lambda a: mnj.rsample_implicit(key, mnj.ExpGamma(a, 1.0), (n,)), (a,), (jnp.ones_like(a),)
+    )
     assert np.isfinite(np.asarray(du)).all()
     se = float(jnp.std(du)) / np.sqrt(n)
     assert abs(float(du.mean()) - sps.polygamma(1, alpha)) < 5 * se, (float(du.mean()), se)
@@ -74,6 +83,7 @@ def test_small_shape_log_gradient_is_unbiased(alpha, key):
 
 def test_rate_gradient_and_mean_gradient(key):
     """d E[z]/dα = 1/rate and d E[z]/drate = -α/rate², estimated from 20,000 draws."""
+
     def mean_sample(a, rate):
         return mnj.rsample(key, mnj.Gamma(a, rate), (20_000,)).mean()
 
@@ -86,32 +96,39 @@ def test_sample_and_log_prob_is_finite_where_z_underflows(key):
     z, lp = mnj.sample_and_log_prob(key, dist, (1000,))
     assert np.isfinite(np.asarray(lp)).all()
     u = mnj.sample(key, mnj.ExpGamma(jnp.asarray(1e-3, DTYPE), 1.0), (1000,))
-    np.testing.assert_allclose(lp, mnj.log_prob(mnj.ExpGamma(jnp.asarray(1e-3, DTYPE), 1.0), u) - u,
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        lp, mnj.log_prob(mnj.ExpGamma(jnp.asarray(1e-3, DTYPE), 1.0), u) - u, rtol=1e-5
+    )
     np.testing.assert_allclose(z, jnp.exp(u))
 
 
 def test_chi2_is_gamma(key):
-    np.testing.assert_allclose(mnj.sample(key, mnj.Chi2(jnp.asarray(3.0, DTYPE)), (5,)),
-                               mnj.sample(key, mnj.Gamma(jnp.asarray(1.5, DTYPE), 0.5), (5,)), rtol=1e-6)
+    """Chi2(df) = Gamma(df/2, 1/2): draws, densities, CDF and gradients in df."""
+    df = jnp.asarray([0.5, 3.0, 40.0], DTYPE)
+    chi2, gamma = mnj.Chi2(df), mnj.Gamma(0.5 * df, jnp.asarray(0.5, DTYPE))
+    z = mnj.sample(key, chi2, (5,))
+    np.testing.assert_allclose(z, mnj.sample(key, gamma, (5,)), rtol=1e-6)
+    np.testing.assert_allclose(chi2.log_prob(z), stats.chi2(np.asarray(df)).logpdf(z), rtol=1e-4)
+    np.testing.assert_allclose(chi2.cdf(z), gamma.cdf(z), rtol=1e-6)
+    grad = jax.jit(jax.grad(lambda d: mnj.rsample(key, mnj.Chi2(d), (5,)).sum()))(df)
+    want = jax.jit(jax.grad(lambda d: mnj.rsample(key, mnj.Gamma(0.5 * d, 0.5), (5,)).sum()))(df)
+    np.testing.assert_allclose(grad, want, rtol=1e-5)
 
 
 def test_hessian_through_gamma_sample_matches_fd(key):
-    """Second derivative in α (jax.random's gamma refuses it), against central differences of
-    dz/dα along the quantile path z(α) = P⁻¹(α, u)."""
+    """Second derivative in α through the sampler (jax.random's gamma refuses it), against central
+    differences of dz/dα along the quantile path z(α) = P⁻¹(α, u)."""
     a0 = 3.0
     z0 = float(mnj.sample(key, mnj.Gamma(jnp.asarray(a0, DTYPE), 1.0)))
     u = sps.gammainc(a0, z0)
+    dz = jax.jit(jax.grad(lambda a, z: reparameterize(mnj.Gamma(a, 1.0), z)))
 
-    def dz(a, z):
-        return jax.grad(lambda a: reparameterize(mnj.Gamma(a, 1.0), jnp.asarray(z, DTYPE)))(
-            jnp.asarray(a, DTYPE))
+    def dz_on_path(a):
+        return dz(jnp.asarray(a, DTYPE), jnp.asarray(sps.gammaincinv(a, u), DTYPE))
 
     h = 1e-5 if X64 else 1e-2
-    fd = (dz(a0 + h, sps.gammaincinv(a0 + h, u)) - dz(a0 - h, sps.gammaincinv(a0 - h, u))) / (2 * h)
-    hess = jax.hessian(lambda a: reparameterize(mnj.Gamma(a, 1.0), jnp.asarray(z0, DTYPE)))(
-        jnp.asarray(a0, DTYPE))
+    fd = (dz_on_path(a0 + h) - dz_on_path(a0 - h)) / (2 * h)
+    hess = jax.jit(jax.hessian(lambda a: mnj.rsample(key, mnj.Gamma(a, 1.0))))(
+        jnp.asarray(a0, DTYPE)
+    )
     np.testing.assert_allclose(hess, fd, rtol=1e-6 if X64 else 2e-2)
-    # and through the sampler, as users call it
-    np.testing.assert_allclose(jax.hessian(lambda a: mnj.rsample(key, mnj.Gamma(a, 1.0)))(
-        jnp.asarray(a0, DTYPE)), hess, rtol=1e-4 if X64 else 1e-3)

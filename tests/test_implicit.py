@@ -30,7 +30,9 @@ class Rayleigh(Distribution):
 
 def test_user_family_gets_the_scale_gradient(key):
     scale = jnp.asarray(2.0, DTYPE)
-    z, dz = jax.jvp(lambda s: mnj.rsample_implicit(key, Rayleigh(s), (100,)), (scale,), (jnp.ones_like(scale),))
+    z, dz = jax.jvp(
+        lambda s: mnj.rsample_implicit(key, Rayleigh(s), (100,)), (scale,), (jnp.ones_like(scale),)
+    )
     np.testing.assert_allclose(dz, z / scale, rtol=1e-5)  # a scale family: dz/ds = z/s
 
 
@@ -47,14 +49,18 @@ def test_far_tail_draw_keeps_a_finite_gradient():
     """A normal draw 30σ out: q(z) underflows in float32, the ratio -(∂F/∂θ)/q does not."""
     z = jnp.asarray(-30.0 if not X64 else -60.0, DTYPE)
     g = jax.grad(lambda loc, scale: reparameterize(mnj.Normal(loc, scale), z), (0, 1))(
-        jnp.asarray(0.0, DTYPE), jnp.asarray(1.0, DTYPE))
+        jnp.asarray(0.0, DTYPE), jnp.asarray(1.0, DTYPE)
+    )
     np.testing.assert_allclose(g, [1.0, float(z)], rtol=1e-5)
 
 
 def test_tangent_of_z_itself_is_ignored_and_dtype_kept():
     z = jnp.asarray(1.5, DTYPE)
-    out, dz = jax.jvp(lambda z: reparameterize(mnj.Exponential(jnp.asarray(2.0, DTYPE)), z), (z,),
-                      (jnp.ones_like(z),))
+    out, dz = jax.jvp(
+        lambda z: reparameterize(mnj.Exponential(jnp.asarray(2.0, DTYPE)), z),
+        (z,),
+        (jnp.ones_like(z),),
+    )
     assert out == z and dz == 0 and dz.dtype == DTYPE
 
 

@@ -17,10 +17,14 @@ def _pairs():
     return {
         "Normal": (mnj.Normal(f(0.0, 1.0), f(1.0, 0.5)), mnj.Normal(f(0.5, -1.0), f(2.0, 1.0))),
         "LogNormal": (mnj.LogNormal(f(0.0), f(0.5)), mnj.LogNormal(f(0.3), f(0.8))),
-        "MVN": (mnj.MultivariateNormal.from_covariance(f(0.0, 1.0), cov),
-                mnj.MultivariateNormal.from_diag(f(0.5, 0.0), f(1.0, 2.0))),
-        "Independent": (mnj.Independent(mnj.Normal(f(0.0, 1.0), f(1.0, 0.5)), 1),
-                        mnj.Independent(mnj.Normal(f(0.5, 0.0), f(2.0, 1.0)), 1)),
+        "MVN": (
+            mnj.MultivariateNormal.from_covariance(f(0.0, 1.0), cov),
+            mnj.MultivariateNormal.from_diag(f(0.5, 0.0), f(1.0, 2.0)),
+        ),
+        "Independent": (
+            mnj.Independent(mnj.Normal(f(0.0, 1.0), f(1.0, 0.5)), 1),
+            mnj.Independent(mnj.Normal(f(0.5, 0.0), f(2.0, 1.0)), 1),
+        ),
         "Gamma": (mnj.Gamma(f(2.0, 0.5), f(1.0, 3.0)), mnj.Gamma(f(3.0, 1.0), f(0.5, 2.0))),
         "Chi2-Gamma": (mnj.Chi2(f(3.0)), mnj.Gamma(f(2.0), f(0.7))),
         "Exponential": (mnj.Exponential(f(1.0, 3.0)), mnj.Exponential(f(2.0, 0.5))),

@@ -23,7 +23,9 @@ def mvn(batch=()):
 def test_log_prob_entropy_moments_match_scipy(key):
     d, ref = mvn(), stats.multivariate_normal(LOC, COV)
     x = np.asarray(mnj.sample(key, d, (10,)), np.float64)
-    np.testing.assert_allclose(d.log_prob(jnp.asarray(x, DTYPE)), ref.logpdf(x), rtol=1e3 * TOL["value"])
+    np.testing.assert_allclose(
+        d.log_prob(jnp.asarray(x, DTYPE)), ref.logpdf(x), rtol=1e3 * TOL["value"]
+    )
     np.testing.assert_allclose(d.entropy(), ref.entropy(), rtol=1e3 * TOL["value"])
     np.testing.assert_allclose(d.covariance(), COV, rtol=1e3 * TOL["value"])
     np.testing.assert_allclose(d.variance(), np.diag(COV), rtol=1e3 * TOL["value"])
@@ -58,7 +60,9 @@ def test_from_diag_is_independent_normal(key):
     np.testing.assert_allclose(a.entropy(), b.entropy(), rtol=1e2 * TOL["value"])
     c = mnj.Independent(mnj.Normal(loc + 1.0, 2.0 * scale), 1)
     d = mnj.MultivariateNormal.from_diag(loc + 1.0, 2.0 * scale)
-    np.testing.assert_allclose(mnj.kl_divergence(a, d), mnj.kl_divergence(b, c), rtol=1e2 * TOL["value"])
+    np.testing.assert_allclose(
+        mnj.kl_divergence(a, d), mnj.kl_divergence(b, c), rtol=1e2 * TOL["value"]
+    )
 
 
 def test_shape_errors_are_clear():
@@ -84,7 +88,8 @@ def test_independent_shapes_and_reductions(key):
 
 
 def test_vmap_and_jit_over_mvn(key):
-    d = mnj.MultivariateNormal.from_covariance(jnp.zeros((3, 3), DTYPE),
-                                               jnp.broadcast_to(jnp.asarray(COV, DTYPE), (3, 3, 3)))
+    d = mnj.MultivariateNormal.from_covariance(
+        jnp.zeros((3, 3), DTYPE), jnp.broadcast_to(jnp.asarray(COV, DTYPE), (3, 3, 3))
+    )
     out = jax.jit(jax.vmap(lambda d: d.log_prob(jnp.zeros(3, DTYPE))))(d)
     np.testing.assert_allclose(out, d.log_prob(jnp.zeros(3, DTYPE)), rtol=1e2 * TOL["value"])

@@ -20,19 +20,27 @@ from jax.scipy import special as jsp
 
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey, Shape
 from ml_networks_jax.distributions.base import Distribution, distribution, open_uniform, param
-from ml_networks_jax.special.gamma import gammainc, gammainc_log, gammaincc, log_gamma_density
+from ml_networks_jax.special.gamma import (
+    gammainc,
+    gammainc_log,
+    gammainc_log_shape_tangent,
+    gammaincc,
+    log_exp_gamma_density,
+    log_gamma_density,
+)
 
-_FIRST_CANDIDATES = 2  # per element in the main pass: rejection probability <= 0.05² per element
-_RETRY_CANDIDATES = 4  # per element and round in the retry buffer
+_RETRY_CANDIDATES = 4  # per element and round in the retry buffer: rejection <= 0.05⁴
 _RETRY_ROUNDS = 8
 
 
-def _marsaglia_tsang(key: PRNGKey, d: Array, n: int) -> tuple[Array, Array]:
-    """``n`` candidates per element of ``d = α - 1/3`` (α >= 1): ``(log v of the first accepted,
-    accepted?)``, where ``d·v ~ Gamma(α)``.
+def _marsaglia_tsang(key: PRNGKey, d: Array, n: int) -> tuple[Array, Array, Array]:
+    """``n`` candidates per element of ``d = α - 1/3`` (α >= 1), the first accepted one kept.
 
     A candidate ``x ~ N(0, 1)``, ``v = (1 + x/√(9d))³`` is accepted when ``v > 0`` and
-    ``log U < x²/2 + d - d v + d log v``.
+    ``U < h(x) = exp(x²/2 + d - d v + d log v)`` (``h <= 1``); then ``d·v ~ Gamma(α)``.
+
+    Returns ``(log v, log(U / h(x)), accepted?)``. Given acceptance, ``U / h(x)`` is a uniform
+    variate independent of ``v``: the boost for ``α < 1`` reuses it instead of drawing another.
     """
     key_x, key_u = jax.random.split(key)
     x = jax.random.normal(key_x, (n,) + d.shape, d.dtype)
@@ -40,47 +48,72 @@ def _marsaglia_tsang(key: PRNGKey, d: Array, n: int) -> tuple[Array, Array]:
     t = 1.0 + x * jax.lax.rsqrt(9.0 * d)
     positive = t > 0
     log_v = 3.0 * jnp.log(jnp.where(positive, t, 1.0))
-    accept = positive & (log_u < 0.5 * x * x + d - d * jnp.exp(log_v) + d * log_v)
-    first = jnp.argmax(accept, axis=0)
-    log_v = jnp.take_along_axis(log_v, first[None], axis=0)[0]
-    return log_v, jnp.any(accept, axis=0)
+    log_u_over_h = log_u - (0.5 * x * x + d - d * jnp.exp(log_v) + d * log_v)
+    accept = positive & (log_u_over_h < 0)
+    if n == 1:
+        return log_v[0], log_u_over_h[0], accept[0]
+    first = jnp.argmax(accept, axis=0)[None]
+    pick = lambda v: jnp.take_along_axis(v, first, axis=0)[0]  # noqa: E731
+    return pick(log_v), pick(log_u_over_h), jnp.any(accept, axis=0)
 
 
+@jax.jit
 def log_standard_gamma(key: PRNGKey, alpha: Array) -> Array:
     """``log z`` for ``z ~ Gamma(alpha, 1)``, one draw per element of ``alpha`` (any shape).
 
-    Computed in at least float32. Elements whose candidates are all rejected after every retry
-    round (probability below 1e-40) come back NaN rather than biased.
+    Every element tries one Marsaglia–Tsang candidate (accepted with probability >= 0.95); the
+    rejected ones, gathered into a buffer of static size, retry four candidates at a time for at
+    most ``_RETRY_ROUNDS`` rounds. Shapes ``α < 1`` use ``Gamma(α) = Gamma(α + 1) · U^(1/α)``, in
+    log space.
+    Computed in at least float32. An element still rejected after every round (probability below
+    1e-20) comes back NaN rather than biased.
     """
-    dtype = jnp.promote_types(alpha.dtype, jnp.float32)
+    dtype = alpha.dtype if jnp.finfo(alpha.dtype).bits >= 32 else jnp.float32
     alpha = alpha.astype(dtype).ravel()
-    key_main, key_boost, key_retry = jax.random.split(key, 3)
+    key_main, key_retry = jax.random.split(key)
     d = jnp.where(alpha < 1, alpha + 1.0, alpha) - 1.0 / 3.0
-    log_v, accepted = _marsaglia_tsang(key_main, d, _FIRST_CANDIDATES)
+    first = _marsaglia_tsang(key_main, d, 1)
 
     size = alpha.shape[0]
-    buffer = max(64, size // 128)  # >> expected rejections (size · 0.0025), a static size
+    buffer = max(64, size // 16)  # > expected rejections (<= 5% of size), a static size
 
     def retry(state):
-        key, log_v, accepted, i = state
+        key, draws, i = state
         key, sub = jax.random.split(key)
-        idx = jnp.nonzero(~accepted, size=buffer, fill_value=size)[0]
-        new_log_v, new_accepted = _marsaglia_tsang(sub, d.at[idx].get(mode="fill", fill_value=1.0),
-                                                   _RETRY_CANDIDATES)
-        new_log_v = jnp.where(new_accepted, new_log_v, log_v.at[idx].get(mode="fill", fill_value=0.0))
-        log_v = log_v.at[idx].set(new_log_v, mode="drop")
-        accepted = accepted.at[idx].set(new_accepted, mode="drop")
-        return key, log_v, accepted, i + 1
+        idx = jnp.nonzero(~draws[2], size=buffer, fill_value=size)[0]
+        retried = _marsaglia_tsang(
+            sub, d.at[idx].get(mode="fill", fill_value=1.0), _RETRY_CANDIDATES
+        )
+        keep = retried[2]
+        draws = tuple(
+            old.at[idx].set(
+                jnp.where(keep, new, old.at[idx].get(mode="fill", fill_value=0)), mode="drop"
+            )
+            for old, new in zip(draws, retried, strict=True)
+        )
+        return key, draws, i + 1
 
     def pending(state):
-        _, _, accepted, i = state
-        return jnp.logical_not(jnp.all(accepted)) & (i < _RETRY_ROUNDS)
+        _, draws, i = state
+        return jnp.logical_not(jnp.all(draws[2])) & (i < _RETRY_ROUNDS)
 
-    _, log_v, accepted, _ = jax.lax.while_loop(pending, retry, (key_retry, log_v, accepted, 0))
+    _, (log_v, log_boost_u, accepted), _ = jax.lax.while_loop(pending, retry, (key_retry, first, 0))
     log_z = jnp.log(d) + log_v
-    log_boost = jnp.log(open_uniform(key_boost, alpha.shape, dtype)) / alpha
-    log_z = jnp.where(alpha < 1, log_z + log_boost, log_z)
+    log_z = jnp.where(alpha < 1, log_z + log_boost_u / alpha, log_z)
     return jnp.where(accepted, log_z, jnp.nan)
+
+
+def _gamma_cdf_tangent(
+    dist: Distribution, ddist: Distribution, log_x: Array
+) -> tuple[Array, Array]:
+    """``∂F/∂θ · dθ`` at ``x = rate·z = exp(log_x)`` in the engine's scaled form ``(log s, r)``.
+
+    ``F = P(α, x)``: ``∂P/∂α = x q(x; α) · h`` (:func:`gammainc_log_shape_tangent`) and
+    ``∂P/∂rate = x q(x; α) / rate``, so ``s = x q(x; α)`` and ``r = h dα + drate / rate``.
+    """
+    (alpha, rate), (dalpha, drate) = jax.jvp(lambda d: d._shape_rate(), (dist,), (ddist,))
+    h = gammainc_log_shape_tangent(alpha, log_x)
+    return log_exp_gamma_density(alpha, log_x), h * dalpha + drate / rate
 
 
 class _GammaLaw(Distribution):
@@ -88,6 +121,10 @@ class _GammaLaw(Distribution):
 
     def _shape_rate(self) -> tuple[Array, Array]:
         raise NotImplementedError
+
+    def _cdf_tangent(self, ddist: Distribution, z: Array) -> tuple[Array, Array]:
+        _, rate = self._shape_rate()
+        return _gamma_cdf_tangent(self, ddist, jnp.log(rate * z))
 
     def _draw(self, key: PRNGKey, shape: tuple[int, ...]) -> Array:
         return jnp.exp(self._exp_gamma()._draw(key, shape))
@@ -201,13 +238,18 @@ class ExpGamma(Distribution):
     concentration: Array = param()
     rate: Array = param()
 
+    def _shape_rate(self) -> tuple[Array, Array]:
+        return self.concentration, self.rate
+
+    def _cdf_tangent(self, ddist: Distribution, u: Array) -> tuple[Array, Array]:
+        return _gamma_cdf_tangent(self, ddist, u + jnp.log(self.rate))
+
     def _draw(self, key: PRNGKey, shape: tuple[int, ...]) -> Array:
         log_z = log_standard_gamma(key, jnp.broadcast_to(self.concentration, shape)).reshape(shape)
         return (log_z - jnp.log(self.rate)).astype(self.dtype)
 
     def log_prob(self, u: ArrayLike) -> Array:
-        log_x = u + jnp.log(self.rate)
-        return log_gamma_density(self.concentration, log_x) + log_x
+        return log_exp_gamma_density(self.concentration, u + jnp.log(self.rate))
 
     def cdf(self, u: ArrayLike) -> Array:
         return gammainc_log(self.concentration, u + jnp.log(self.rate))

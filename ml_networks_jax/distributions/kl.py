@@ -95,7 +95,6 @@ def _kl_gamma(p: _GammaLaw, q: _GammaLaw) -> Array:
     )
 
 
-
 @register_kl(Exponential, Exponential)
 def _kl_exponential(p: Exponential, q: Exponential) -> Array:
     ratio = q.rate / p.rate

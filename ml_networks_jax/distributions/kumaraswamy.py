@@ -36,7 +36,9 @@ class Kumaraswamy(Distribution):
     def log_prob(self, x: ArrayLike) -> Array:
         a, b = self.concentration1, self.concentration0
         log_x = jnp.log(x)
-        log_q = jnp.log(a) + jnp.log(b) + (a - 1.0) * log_x + (b - 1.0) * jnp.log1p(-jnp.exp(a * log_x))
+        log_q = (
+            jnp.log(a) + jnp.log(b) + (a - 1.0) * log_x + (b - 1.0) * jnp.log1p(-jnp.exp(a * log_x))
+        )
         return jnp.where((x > 0) & (x < 1), log_q, -jnp.inf)
 
     def cdf(self, x: ArrayLike) -> Array:

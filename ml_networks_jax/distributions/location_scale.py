@@ -4,8 +4,9 @@ A subclass supplies the standard law (``_std_draw``, ``_std_log_prob``, ``_std_c
 closed, ``_std_icdf``, ``_std_mean``, ``_std_variance``, ``_std_entropy``, ``_std_mode``); the
 shifted and scaled versions, the explicit sampler and the moments follow here once.
 
-Explicit and implicit reparameterization agree exactly for these families: with ``u = (z-loc)/scale``,
-``-(∂F/∂loc)/q = 1`` and ``-(∂F/∂scale)/q = u``, which is what ``loc + scale * u`` differentiates to.
+Explicit and implicit reparameterization agree exactly for these families: with
+``u = (z - loc)/scale``, ``-(∂F/∂loc)/q = 1`` and ``-(∂F/∂scale)/q = u``, which is what
+``loc + scale * u`` differentiates to.
 """
 
 from __future__ import annotations

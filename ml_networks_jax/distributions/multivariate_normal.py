@@ -37,7 +37,8 @@ class MultivariateNormal(Distribution):
 
     Example:
         >>> import jax, jax.numpy as jnp, ml_networks_jax as mnj
-        >>> d = mnj.MultivariateNormal.from_covariance(jnp.zeros(2), jnp.array([[2.0, 1.0], [1.0, 2.0]]))
+        >>> cov = jnp.array([[2.0, 1.0], [1.0, 2.0]])
+        >>> d = mnj.MultivariateNormal.from_covariance(jnp.zeros(2), cov)
         >>> d.sample(jax.random.key(0), (5,)).shape
         (5, 2)
     """
@@ -69,7 +70,9 @@ class MultivariateNormal(Distribution):
     def from_diag(cls, loc: ArrayLike, scale_diag: ArrayLike) -> MultivariateNormal:
         """With a diagonal scale (independent coordinates, standard deviations ``scale_diag``)."""
         scale_diag = jnp.asarray(scale_diag)
-        return cls(loc, scale_diag[..., :, None] * jnp.eye(scale_diag.shape[-1], dtype=scale_diag.dtype))
+        return cls(
+            loc, scale_diag[..., :, None] * jnp.eye(scale_diag.shape[-1], dtype=scale_diag.dtype)
+        )
 
     @property
     def event_shape(self) -> tuple[int, ...]:
@@ -105,7 +108,9 @@ class MultivariateNormal(Distribution):
         return jnp.broadcast_to(cov, self.batch_shape + self.event_shape * 2)
 
     def variance(self) -> Array:
-        return jnp.broadcast_to(jnp.sum(self.scale_tril**2, -1), self.batch_shape + self.event_shape)
+        return jnp.broadcast_to(
+            jnp.sum(self.scale_tril**2, -1), self.batch_shape + self.event_shape
+        )
 
     def entropy(self) -> Array:
         d = self.event_shape[0]

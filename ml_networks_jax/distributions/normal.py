@@ -50,5 +50,3 @@ class Normal(LocationScale):
     def log_survival(self, x: ArrayLike) -> Array:
         """``log Φ(-u)``, accurate far in the upper tail."""
         return special.log_ndtr(-self._std(x))
-
-

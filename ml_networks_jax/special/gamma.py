@@ -3,7 +3,10 @@
 Public functions (elementwise, NumPy broadcasting; the result has the promoted floating dtype of
 the inputs, float32 by default and float64 under ``jax_enable_x64``):
 
-* :func:`log_gamma_density` -- ``log q(x; a)`` of the Gamma(a, 1) density at ``x = exp(log_x)``.
+* :func:`log_gamma_density` -- ``log q(x; a)`` of the Gamma(a, 1) density at ``x = exp(log_x)``;
+  :func:`log_exp_gamma_density` -- ``log(x q(x; a))``, the density of ``log x``.
+* :func:`gammainc_log_shape_tangent` -- ``h = (∂P/∂a) / (x q)``: the implicit gradient of a
+  log-space Gamma sample is ``d log z/da = -h``.
 * :func:`gammainc_log` -- ``P(a, exp(log_x))`` with a ``jax.custom_jvp`` giving ``∂P/∂a``.
 * :func:`gammainc` -- ``P(a, x)``; :func:`gammaincc` -- ``Q(a, x) = 1 - P(a, x)`` computed directly.
 
@@ -36,7 +39,8 @@ Regimes (``A_T = 10``, ``η = sign(l) sqrt(2 φ(l))``)
 
    (Temme 1979; Temme 1996 §11.2; DiDonato & Morris 1986 use the same expansion).  The ``c_k`` are
    evaluated as Taylor polynomials in ``η``; their coefficients are generated exactly (rational
-   arithmetic) from ``c_0 = 1/μ - 1/η`` and ``c_k = η^{-1} c'_{k-1} + (-1)^k γ_k / μ`` (``μ = λ - 1``,
+   arithmetic) from ``c_0 = 1/μ - 1/η`` and ``c_k = η^{-1} c'_{k-1} + (-1)^k γ_k / μ``
+   (``μ = λ - 1``,
    ``γ_k`` the Stirling coefficients of ``Γ*(a)``).  ``∂Q/∂a`` at fixed ``x`` is obtained
    analytically with ``dη/da = -μ/(aη)`` and ``d(aη²/2)/da = -log λ``:
 
@@ -85,7 +89,14 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from jax.scipy import special as jsp
 
-__all__ = ["gammainc", "gammainc_log", "gammaincc", "log_gamma_density"]
+__all__ = [
+    "gammainc",
+    "gammainc_log",
+    "gammainc_log_shape_tangent",
+    "gammaincc",
+    "log_exp_gamma_density",
+    "log_gamma_density",
+]
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 _A_T = 10.0  # Temme / asymptotic-series threshold in a
@@ -106,12 +117,26 @@ class _Config:
 
 
 _CFG64 = _Config(
-    n_series=46, n_cf=44, temme_k=12, temme_deg=27, n_taylor=20, n_cheb=22, n_dm=28,
-    x_small=2.0, eta_max=1.0,
+    n_series=46,
+    n_cf=44,
+    temme_k=12,
+    temme_deg=27,
+    n_taylor=20,
+    n_cheb=22,
+    n_dm=28,
+    x_small=2.0,
+    eta_max=1.0,
 )
 _CFG32 = _Config(
-    n_series=30, n_cf=24, temme_k=6, temme_deg=13, n_taylor=11, n_cheb=11, n_dm=14,
-    x_small=1.5, eta_max=1.0,
+    n_series=30,
+    n_cf=24,
+    temme_k=6,
+    temme_deg=13,
+    n_taylor=11,
+    n_cheb=11,
+    n_dm=14,
+    x_small=1.5,
+    eta_max=1.0,
 )
 
 # Bernoulli numbers B_2, B_4, ..., B_30.
@@ -123,9 +148,9 @@ _BERNOULLI = [
 ]  # fmt: skip
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _temme_coefficients(k_max: int, deg: int) -> np.ndarray:
-    """Taylor coefficients ``d[k, n]`` of Temme's ``c_k(η) = Σ_n d[k, n] η^n`` (exact arithmetic)."""
+    """Taylor coefficients ``d[k, n]`` of Temme's ``c_k(η) = Σ_n d[k, n] η^n``, exactly."""
     m0 = deg + 2 * k_max + 2
     # μ(η) = Σ m_i η^i from μ μ' = η (1 + μ) (since η²/2 = μ - log(1 + μ)).
     m = [Fraction(0)] * (m0 + 3)
@@ -281,19 +306,22 @@ def _prepare(a, t):
     t_fin = jnp.isfinite(t)
     t_c = jnp.where(t_fin, t, 0.0)
     log_a = jnp.log(a_c)
-    l_raw = t_c - log_a
     # Beyond λ = e^60 the result is exactly P = 1 in every floating type; clamp to keep exp finite.
     t_max = 80.0 if dtype == jnp.float32 else 700.0
-    huge = (l_raw > 60.0) | (t_c > t_max)
+    huge = (t_c - log_a > 60.0) | (t_c > t_max)
     t_c = jnp.where(huge, jnp.minimum(log_a, t_max - 60.0), t_c)
-    l = t_c - log_a
-    return valid_a, a_c, t_fin, t_c, huge, l
+    return valid_a, a_c, t_c, huge, t_c - log_a
 
 
-def _core(a, t, need_da):
-    """Return (P, Q, ∂P/∂a or None, log(x q), valid_a) for same-shape float arrays a, t."""
+# Jitted so that eager calls compile one program instead of dispatching thousands of small ops;
+# under an outer jit, vmap or autodiff it is inlined like any other function.
+@functools.partial(jax.jit, static_argnames="need_da")
+def _core(a, t_in, need_da):
+    """Return (P, Q, h or None, log(x q), valid_a) for same-shape float arrays a, t_in = log x,
+    where h = (∂P/∂a) / (x q(x; a)) is the shape derivative per unit density of log x."""
     cfg = _cfg(a.dtype)
-    valid_a, a, t_fin, t, huge, l = _prepare(a, t)
+    valid_a, a, t, huge, l = _prepare(a, t_in)
+    t_fin = jnp.isfinite(t_in)
     sh = _shared(a, t, l, cfg)
     phi, big, a_big, a_sm = sh["phi"], sh["big"], sh["a_big"], sh["a_sm"]
     log_xq = sh["log_xq"]
@@ -337,7 +365,7 @@ def _core(a, t, need_da):
     q_dm = -jnp.expm1(sh["u_small"]) - eu * a_sm * jsum
     q_series = jnp.where(small_q & (p_series > 0.5), q_dm, 1.0 - p_series)
 
-    # --- 3. continued fraction for Q, evaluated backwards as a ratio num/den (no division per step).
+    # --- 3. continued fraction for Q, evaluated backwards as a ratio num/den (no division/step).
     cf_ok = use_cf & (x < 1e6)  # beyond, Q underflows: any finite stand-in works
     xc = jnp.where(cf_ok, x, 10.0)
     ac = jnp.where(cf_ok, a, 1.0)
@@ -384,62 +412,29 @@ def _core(a, t, need_da):
     p = jnp.where(use_series, p_series, jnp.where(use_cf, 1.0 - q_cf, p_t))
     q = jnp.where(use_series, q_series, jnp.where(use_cf, q_cf, q_t))
 
-    dpda = None
+    h = None
     if need_da:
-        # Derivatives are scaled by x q(x; a) rebuilt from the *rounded* log density, so that
-        # dz/da = -(∂P/∂a) / exp(log_gamma_density) is consistent even where |log q| is large.
-        xq_d = jnp.exp((log_xq - t) + t)
-        dp_series = xq_d / a * (tpsi1 * ssum + dsum)
-        dq_cf = xq_d * (tpsi0 * cf - (dnum * den - num * dden) * inv_num * inv_num)
+        # Every regime writes ∂P/∂a = x q(x; a) · h with a well conditioned h.
+        h_series = (tpsi1 * ssum + dsum) / a
+        h_cf = (dnum * den - num * dden) * inv_num * inv_num - tpsi0 * cf
         dcoef = [
             [float(v) * n for n, v in enumerate(coef[k], start=0)][1:] for k in range(cfg.temme_k)
         ]
         dck = [_poly(dc, eta) for dc in dcoef]
         s1 = _poly(dck, u)
         s2 = _poly([ck[k] * k for k in range(cfg.temme_k)], u)
-        h = mu_eta - 0.5 * eta + s_t * (lt - 0.5 * u) - u * (mu_eta * s1 + s2)
-        st_t = jnp.where(use_temme, sh["st"], 0.0)
-        dq_t = xq_d * jnp.exp(st_t) * u * h
-        dpda = jnp.where(use_series, dp_series, jnp.where(use_cf, -dq_cf, -dq_t))
-        dpda = jnp.where(huge | ~t_fin | ~valid_a, 0.0, dpda)
+        g = mu_eta - 0.5 * eta + s_t * (lt - 0.5 * u) - u * (mu_eta * s1 + s2)
+        h_temme = -jnp.exp(jnp.where(use_temme, sh["st"], 0.0)) * u * g
+        h = jnp.where(use_series, h_series, jnp.where(use_cf, h_cf, h_temme))
+        h = jnp.where(huge | ~t_fin | ~valid_a, 0.0, h)
 
     # Limits and invalid input.
     p = jnp.where(huge, 1.0, p)
     q = jnp.where(huge, 0.0, q)
-    p = jnp.where(t_fin, p, jnp.where(t > 0, 1.0, 0.0))
-    q = jnp.where(t_fin, q, jnp.where(t > 0, 0.0, 1.0))
+    p = jnp.where(t_fin, p, jnp.where(t_in > 0, 1.0, 0.0))
+    q = jnp.where(t_fin, q, jnp.where(t_in > 0, 0.0, 1.0))
     log_xq = jnp.where(huge | ~t_fin, -jnp.inf, log_xq)
-    return p, q, dpda, log_xq, valid_a
-
-
-_BLOCK = 4096  # elements per block: keeps XLA's unfused intermediates in cache
-
-
-def _blocked_core(a, t, need_da):
-    """_core on large arrays, evaluated block by block with lax.map.
-
-    XLA does not fuse the whole (long) elementwise graph into one loop; on big arrays the
-    intermediates would go through memory. Blocks of ``_BLOCK`` elements keep them in cache.
-    """
-    size = a.size
-    if not need_da or size <= 2 * _BLOCK:  # the value-only graph fuses well as it is
-        p, q, dpda, log_xq, valid_a = _core(a, t, need_da)
-        return p, q, dpda, log_xq, valid_a
-    shape = a.shape
-    nb = -(-size // _BLOCK)
-    pad = nb * _BLOCK - size
-    af = jnp.pad(a.reshape(-1), (0, pad), constant_values=1.0).reshape(nb, _BLOCK)
-    tf = jnp.pad(t.reshape(-1), (0, pad), constant_values=0.0).reshape(nb, _BLOCK)
-
-    def body(at):
-        p, q, dpda, log_xq, valid_a = _core(at[0], at[1], need_da)
-        out = (p, q, log_xq, valid_a)
-        return out + ((dpda,) if need_da else ())
-
-    outs = jax.lax.map(body, (af, tf))
-    outs = [o.reshape(-1)[:size].reshape(shape) for o in outs]
-    p, q, log_xq, valid_a = outs[:4]
-    return p, q, (outs[4] if need_da else None), log_xq, valid_a
+    return p, q, h, log_xq, valid_a
 
 
 def _promote(*args):
@@ -451,6 +446,7 @@ def _promote(*args):
     return dtype, arrs
 
 
+@jax.jit
 def _log_xq_public(a, t):
     """log(x q(x; a)) with the same masks as _core (differentiable)."""
     cfg = _cfg(a.dtype)
@@ -465,7 +461,8 @@ def _log_xq_public(a, t):
 def log_gamma_density(a, log_x):
     """Log density of Gamma(a, 1) at ``x = exp(log_x)``: ``(a-1) log_x - x - lgamma(a)``.
 
-    Computed as ``-a φ(log λ) + ½ log(a/2π) - stirlerr(a) - log_x`` (``λ = x/a``, ``φ(l) = e^l-1-l``)
+    Computed as ``-a φ(log λ) + ½ log(a/2π) - stirlerr(a) - log_x``
+    (``λ = x/a``, ``φ(l) = e^l - 1 - l``)
     for ``a >= 1`` and directly for ``a < 1``, so it is exact for large ``a`` and never needs ``x``
     itself.  ``log_x = -inf`` gives the limit (``+inf``, ``0``, ``-inf`` for ``a <, =, > 1``).
     ``a <= 0`` gives NaN.  Plain autodiff through it is correct to any order.
@@ -480,28 +477,72 @@ def log_gamma_density(a, log_x):
     return out.astype(dtype)
 
 
-@jax.custom_jvp
-def _gammainc_log(a, t):
-    p, _, _, _, valid_a = _blocked_core(a, t, need_da=False)
-    return jnp.where(valid_a & ~jnp.isnan(t), p, jnp.nan)
+def log_exp_gamma_density(a, log_x):
+    """Log density of ``u = log x`` for ``x ~ Gamma(a, 1)``: ``a u - e^u - lgamma(a)``, at
+    ``u = log_x``.
+
+    Same evaluation as :func:`log_gamma_density` (``= log_gamma_density(a, log_x) + log_x``) without
+    the rounding of that last addition; ``log_x = ±inf`` gives ``-inf``.
+    """
+    dtype, (a, t) = _promote(a, log_x)
+    lxq, valid_a, t_fin = _log_xq_public(a, t)
+    out = jnp.where(t_fin, lxq, -jnp.inf)
+    return jnp.where(valid_a & ~jnp.isnan(t), out, jnp.nan).astype(dtype)
 
 
-@functools.partial(_gammainc_log.defjvp, symbolic_zeros=True)
-def _gammainc_log_jvp(primals, tangents):
+def gammainc_log_shape_tangent(a, log_x):
+    """``h = (∂P/∂a) / (x q(x; a))`` at ``x = exp(log_x)``: the shape derivative of ``P(a, x)`` per
+    unit density of ``log x``.
+
+    ``x q(x; a) = exp(log_exp_gamma_density(a, log_x))``, so the implicit gradient of a log-space
+    Gamma sample ``u = log z`` is ``du/da = -h``, with no division by a density that may underflow.
+    Differentiable (autodiff through the series, which second derivatives use).
+
+    Example:
+        >>> from ml_networks_jax.special import gammainc_log_shape_tangent
+        >>> # (∂P(1, x)/∂a) / (x e^-x) at x = 1
+        >>> round(float(gammainc_log_shape_tangent(1.0, 0.0)), 5)
+        -1.17356
+    """
+    dtype, (a, t) = _promote(a, log_x)
+    _, _, h, _, valid_a = _core(a, t, need_da=True)
+    return jnp.where(valid_a & ~jnp.isnan(t), h, jnp.nan).astype(dtype)
+
+
+def _incomplete_gamma_jvp(upper, primals, tangents):
+    """JVP of P (or Q = 1 - P when ``upper``) in (a, t = log x): x q · (h da + dt)."""
     a, t = primals
     a_dot, t_dot = tangents
     need_da = not isinstance(a_dot, SymbolicZero)
-    p, _, dpda, log_xq, valid_a = _blocked_core(a, t, need_da=need_da)
+    # Value and derivative in two passes: XLA fuses each into a few loops, but not both together.
+    p, q, _, log_xq, valid_a = _core(a, t, need_da=False)
+    h = _core(a, t, need_da=True)[2] if need_da else None
     bad = ~valid_a | jnp.isnan(t)
-    p = jnp.where(bad, jnp.nan, p)
     # NaN coefficients (not a NaN select) so that reverse mode propagates NaN too.
-    tan = jnp.zeros_like(p)
+    dens = jnp.where(bad, jnp.nan, jnp.exp(log_xq))
+    rate = jnp.zeros_like(p)
     if need_da:
-        tan = tan + jnp.where(bad, jnp.nan, dpda) * jnp.asarray(a_dot, p.dtype)
+        rate = rate + jnp.where(bad, 0.0, h) * jnp.asarray(a_dot, p.dtype)
     if not isinstance(t_dot, SymbolicZero):
-        dens = jnp.where(bad, jnp.nan, jnp.exp(log_xq))
-        tan = tan + dens * jnp.asarray(t_dot, p.dtype)
-    return p, tan
+        rate = rate + jnp.asarray(t_dot, p.dtype)
+    value = jnp.where(bad, jnp.nan, q if upper else p)
+    return value, (-dens if upper else dens) * rate
+
+
+@jax.custom_jvp
+def _gammainc_log(a, t):
+    p, _, _, _, valid_a = _core(a, t, need_da=False)
+    return jnp.where(valid_a & ~jnp.isnan(t), p, jnp.nan)
+
+
+@jax.custom_jvp
+def _gammaincc_log(a, t):
+    _, q, _, _, valid_a = _core(a, t, need_da=False)
+    return jnp.where(valid_a & ~jnp.isnan(t), q, jnp.nan)
+
+
+_gammainc_log.defjvp(functools.partial(_incomplete_gamma_jvp, False), symbolic_zeros=True)
+_gammaincc_log.defjvp(functools.partial(_incomplete_gamma_jvp, True), symbolic_zeros=True)
 
 
 def gammainc_log(a, log_x):
@@ -511,46 +552,21 @@ def gammainc_log(a, log_x):
     return _gammainc_log(a, t).astype(dtype)
 
 
-def gammainc(a, x):
-    """Regularized lower incomplete gamma ``P(a, x)``; ``x = 0`` gives 0, ``x < 0`` NaN."""
+def _at_x(fn, at_zero, a, x):
+    """``fn(a, log x)`` for ``x > 0``, ``at_zero`` at ``x = 0`` (``a > 0``), NaN for ``x < 0``."""
     dtype, (a, x) = _promote(a, x)
     pos = x > 0
-    t = jnp.log(jnp.where(pos, x, 1.0))
-    p = _gammainc_log(a, t)
-    p = jnp.where(pos, p, jnp.where(x == 0, jnp.where(a > 0, 0.0, jnp.nan), jnp.nan))
-    return p.astype(dtype)
+    value = fn(a, jnp.log(jnp.where(pos, x, 1.0)))
+    edge = jnp.where((x == 0) & (a > 0), at_zero, jnp.nan)
+    return jnp.where(pos, value, edge).astype(dtype)
 
 
-@jax.custom_jvp
-def _gammaincc_log(a, t):
-    _, q, _, _, valid_a = _blocked_core(a, t, need_da=False)
-    return jnp.where(valid_a & ~jnp.isnan(t), q, jnp.nan)
-
-
-@functools.partial(_gammaincc_log.defjvp, symbolic_zeros=True)
-def _gammaincc_log_jvp(primals, tangents):
-    a, t = primals
-    a_dot, t_dot = tangents
-    need_da = not isinstance(a_dot, SymbolicZero)
-    _, q, dpda, log_xq, valid_a = _blocked_core(a, t, need_da=need_da)
-    bad = ~valid_a | jnp.isnan(t)
-    q = jnp.where(bad, jnp.nan, q)
-    # NaN coefficients (not a NaN select) so that reverse mode propagates NaN too.
-    tan = jnp.zeros_like(q)
-    if need_da:
-        tan = tan - jnp.where(bad, jnp.nan, dpda) * jnp.asarray(a_dot, q.dtype)
-    if not isinstance(t_dot, SymbolicZero):
-        dens = jnp.where(bad, jnp.nan, jnp.exp(log_xq))
-        tan = tan - dens * jnp.asarray(t_dot, q.dtype)
-    return q, tan
+def gammainc(a, x):
+    """Regularized lower incomplete gamma ``P(a, x)``; ``x = 0`` gives 0, ``x < 0`` NaN."""
+    return _at_x(_gammainc_log, 0.0, a, x)
 
 
 def gammaincc(a, x):
     """Regularized upper incomplete gamma ``Q(a, x) = 1 - P(a, x)``, computed directly (accurate
     when ``Q`` is tiny); ``x = 0`` gives 1, ``x < 0`` NaN; accurate ``∂Q/∂a``."""
-    dtype, (a, x) = _promote(a, x)
-    pos = x > 0
-    t = jnp.log(jnp.where(pos, x, 1.0))
-    q = _gammaincc_log(a, t)
-    q = jnp.where(pos, q, jnp.where(x == 0, jnp.where(a > 0, 1.0, jnp.nan), jnp.nan))
-    return q.astype(dtype)
+    return _at_x(_gammaincc_log, 1.0, a, x)
