@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from cases import CASE_IDS, CASES, DTYPE, TOL, X64
+from cases import CASE_IDS, CASES, DTYPE, TOL, X64, statistical
 from conftest import FULL
 from scipy import integrate, stats
 
@@ -128,6 +128,7 @@ def test_explicit_and_implicit_agree(case, key):
 # ---- 3. Monte Carlo pathwise checks against analytic gradients of moments -------------------
 
 
+@statistical
 @cases
 def test_pathwise_gradient_of_moments(case, key):
     if not case.moments:
@@ -154,6 +155,7 @@ def test_pathwise_gradient_of_moments(case, key):
 # ---- 4. the draws follow the distribution ------------------------------------------------
 
 
+@statistical
 @cases
 def test_samples_pass_ks(case, key):
     z = _draw(case, key, (4000,))

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from cases import DTYPE
+from cases import DTYPE, statistical
 
 import ml_networks_jax as mnj
 
@@ -32,6 +32,7 @@ def _pairs():
     }
 
 
+@statistical
 @pytest.mark.parametrize("name", list(_pairs()))
 def test_kl_matches_monte_carlo(name, key):
     p, q = _pairs()[name]
