@@ -220,6 +220,7 @@ def main() -> None:
         "speed": {},
         "accuracy": {},
     }
+    _warm_up_jax()  # so that no library pays for JAX's one-time start-up in its compile time
     for lib in tqdm(libs, desc="speed"):
         res["speed"][lib] = _speed(lib, n, repeats)
     jobs = [(lib, d) for lib in libs for d in ("float32", "float64")]
@@ -232,6 +233,14 @@ def main() -> None:
     }
     write_report(res)
     print((RESULTS / "gamma.md").read_text())
+
+
+def _warm_up_jax() -> None:
+    import jax
+    import jax.numpy as jnp
+
+    grad = jax.jit(jax.grad(lambda a, key: jax.random.gamma(key, a).sum()))
+    jax.block_until_ready(grad(jnp.ones(8), jax.random.key(0)))
 
 
 def _device() -> str:

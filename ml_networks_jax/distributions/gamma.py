@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy import special as jsp
 
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey, Shape
-from ml_networks_jax.distributions.base import Distribution, distribution, open_uniform, param
+from ml_networks_jax.distributions.base import Distribution, distribution, param
 from ml_networks_jax.special.gamma import (
     gammainc,
     gammainc_log,
@@ -42,9 +43,12 @@ def _marsaglia_tsang(key: PRNGKey, d: Array, n: int) -> tuple[Array, Array, Arra
     Returns ``(log v, log(U / h(x)), accepted?)``. Given acceptance, ``U / h(x)`` is a uniform
     variate independent of ``v``: the boost for ``α < 1`` reuses it instead of drawing another.
     """
-    key_x, key_u = jax.random.split(key)
-    x = jax.random.normal(key_x, (n,) + d.shape, d.dtype)
-    log_u = jnp.log(open_uniform(key_u, (n,) + d.shape, d.dtype))
+    # One draw of uniforms on (-1, 1) serves both: x = √2 erf⁻¹(v₀) as in jax.random.normal, and
+    # U = (1 + v₁)/2 in (0, 1). (One counter-based generator call instead of two: half the code.)
+    low = np.nextafter(np.asarray(-1.0, d.dtype), np.asarray(0.0, d.dtype))
+    v = jax.random.uniform(key, (2, n) + d.shape, d.dtype, minval=low, maxval=1.0)
+    x = np.sqrt(2.0).astype(d.dtype) * jax.lax.erf_inv(v[0])
+    log_u = jnp.log1p(v[1]) - np.log(2.0).astype(d.dtype)
     t = 1.0 + x * jax.lax.rsqrt(9.0 * d)
     positive = t > 0
     log_v = 3.0 * jnp.log(jnp.where(positive, t, 1.0))
