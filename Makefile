@@ -26,13 +26,13 @@ demo: $(VENV)/.installed
 
 ## test: the whole suite in float32, then again in float64 (JAX_ENABLE_X64=1)
 test: $(VENV)/.installed
-	$(PY) -m pytest -n 2 -q
-	JAX_ENABLE_X64=1 $(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -n 2 --dist worksteal -q
+	JAX_ENABLE_X64=1 $(PY) -m pytest -n 2 --dist worksteal -q
 
 ## test-full: heavy sweeps in full (CI runs them reduced)
 test-full: $(VENV)/.installed
-	MNJ_FULL=1 $(PY) -m pytest -n 2 -q
-	MNJ_FULL=1 JAX_ENABLE_X64=1 $(PY) -m pytest -n 2 -q
+	MNJ_FULL=1 $(PY) -m pytest -n 2 --dist worksteal -q
+	MNJ_FULL=1 JAX_ENABLE_X64=1 $(PY) -m pytest -n 2 --dist worksteal -q
 
 ## bench: side-by-side benchmarks against the peers, written to benchmarks/results/
 bench: $(BENCH_VENV)/.installed

@@ -39,7 +39,7 @@ def test_log_prob_and_cdf_match_reference(case, key):
 def test_density_is_derivative_of_cdf(case, key):
     z = jnp.asarray(_draw(case, key, (32,)), DTYPE)
     dist = case.dist()
-    dcdf = jax.vmap(jax.grad(lambda x: jnp.sum(dist.cdf(x))))(z)
+    dcdf = jax.jit(jax.vmap(jax.grad(lambda x: jnp.sum(dist.cdf(x)))))(z)
     np.testing.assert_allclose(dcdf, jnp.exp(dist.log_prob(z)), rtol=100 * TOL["value"])
 
 
@@ -93,7 +93,7 @@ def test_implicit_gradient_matches_cdf_oracle(case, key):
             dist = case.dist(**{name: value})
             return jnp.sum(reparameterize(dist, jnp.asarray(z, DTYPE)))
 
-        got = jax.grad(total)(jnp.asarray(case.params[name], DTYPE))
+        got = jax.jit(jax.grad(total))(jnp.asarray(case.params[name], DTYPE))
         want = fd_oracle(case, z, name)
         np.testing.assert_allclose(
             got,
@@ -193,13 +193,12 @@ def test_jit_matches_eager_and_does_not_retrace(case, key):
 def test_vmap_over_distribution_pytree(case, key):
     dist = case.dist()
     keys = jax.random.split(key, 3)
-    mapped = jax.vmap(lambda d, k: mnj.rsample(k, d, (4,)))(dist, keys)
+    draw = jax.jit(lambda d, k: mnj.rsample(k, d, (4,)))
+    mapped = jax.jit(jax.vmap(draw))(dist, keys)
     assert mapped.shape == (3, 4)
     for j in range(3):
         single = jax.tree.map(lambda leaf, j=j: leaf[j], dist)
-        np.testing.assert_allclose(
-            mapped[j], mnj.rsample(keys[j], single, (4,)), rtol=10 * TOL["value"]
-        )
+        np.testing.assert_allclose(mapped[j], draw(single, keys[j]), rtol=10 * TOL["value"])
 
 
 @cases
@@ -226,26 +225,22 @@ def test_second_order_matches_finite_difference_of_gradient(case, key):
     base = {k: np.float64(v[1]) for k, v in case.params.items()}
     z0 = float(np.asarray(mnj.sample(key, case.dist())[1], np.float64))
     u = case.reference(**base).cdf(z0)
+    params = {k: jnp.asarray(v, DTYPE) for k, v in base.items()}
     for name in case.params:
 
-        def dz(value, z, name=name):
-            params = {k: jnp.asarray(v, DTYPE) for k, v in base.items()}
-            return jax.grad(lambda t: reparameterize(case.make(**{**params, name: t}), z))(value)
+        def z_of(t, z, name=name):
+            return reparameterize(case.make(**{**params, name: t}), z)
 
         def z_at(value, name=name):
             return case.reference(**{**base, name: value}).ppf(u)
 
+        dz = jax.jit(jax.grad(z_of))
         h = (1e-5 if X64 else 1e-2) * max(1.0, abs(base[name]))
         fd = (
             dz(jnp.asarray(base[name] + h, DTYPE), jnp.asarray(z_at(base[name] + h), DTYPE))
             - dz(jnp.asarray(base[name] - h, DTYPE), jnp.asarray(z_at(base[name] - h), DTYPE))
         ) / (2 * h)
-        second = jax.hessian(
-            lambda t, name=name: reparameterize(
-                case.make(**{**{k: jnp.asarray(v, DTYPE) for k, v in base.items()}, name: t}),
-                jnp.asarray(z0, DTYPE),
-            )
-        )(jnp.asarray(base[name], DTYPE))
+        second = jax.jit(jax.hessian(z_of))(params[name], jnp.asarray(z0, DTYPE))
         np.testing.assert_allclose(
             second,
             fd,
@@ -257,11 +252,19 @@ def test_second_order_matches_finite_difference_of_gradient(case, key):
 
 @cases
 def test_dtype_is_preserved(case, key):
+    """Abstract evaluation (no compilation): draws, densities and parameter gradients keep the
+    dtype, and the gradient is a distribution of the same family."""
     dist = case.dist()
-    z = mnj.rsample(key, dist, (2,))
-    assert z.dtype == DTYPE
-    assert mnj.log_prob(dist, z).dtype == DTYPE
-    assert jax.grad(lambda d: mnj.rsample_implicit(key, d).sum())(dist).__class__ is type(dist)
+
+    def outputs(dist):
+        z = mnj.rsample(key, dist, (2,))
+        grad = jax.grad(lambda d: mnj.rsample_implicit(key, d).sum())(dist)
+        return z, mnj.log_prob(dist, z), grad
+
+    z, log_p, grad = jax.eval_shape(outputs, dist)
+    assert z.dtype == log_p.dtype == DTYPE
+    assert type(grad) is type(dist)
+    assert all(leaf.dtype == DTYPE for leaf in jax.tree.leaves(grad))
 
 
 # ---- 6. bad input --------------------------------------------------------------------------

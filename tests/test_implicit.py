@@ -36,15 +36,6 @@ def test_user_family_gets_the_scale_gradient(key):
     np.testing.assert_allclose(dz, z / scale, rtol=1e-5)  # a scale family: dz/ds = z/s
 
 
-def test_reverse_mode_is_the_transpose_of_forward(key):
-    params = jnp.asarray([0.5, 2.0, 7.0], DTYPE)
-
-    def f(a):
-        return mnj.rsample_implicit(key, mnj.Gamma(a, 1.0), (2,))
-
-    np.testing.assert_allclose(jax.jacrev(f)(params), jax.jacfwd(f)(params), rtol=1e-5)
-
-
 def test_far_tail_draw_keeps_a_finite_gradient():
     """A normal draw 30σ out: q(z) underflows in float32, the ratio -(∂F/∂θ)/q does not."""
     z = jnp.asarray(-30.0 if not X64 else -60.0, DTYPE)
