@@ -1,10 +1,11 @@
 """The Gamma family: ``Gamma``, ``Chi2`` and ``ExpGamma`` (the law of ``log z`` for Gamma ``z``).
 
 Sampling is Marsaglia & Tsang's (2000) squeeze-free rejection method, vectorized: every element
-first tries two candidates at once; the few elements whose candidates were both rejected (at most
-~0.25% of them, for any shape) are gathered into a small buffer and retried there, for a bounded
-number of rounds. Shapes ``α < 1`` use the boost ``Gamma(α) = Gamma(α + 1) · U^(1/α)``, taken in
-log space, so ``log z`` is exact even where ``z`` itself underflows (``α ≲ 0.01`` in float32).
+first tries one candidate; the few elements whose candidate was rejected (at most ~5% of them, for
+any shape) are gathered into a buffer of static size and retried there, four candidates at a time,
+for a bounded number of rounds. Shapes ``α < 1`` use the boost
+``Gamma(α) = Gamma(α + 1) · U^(1/α)``, taken in log space, so ``log z`` is exact even where ``z``
+itself underflows (``α ≲ 0.01`` in float32).
 
 Gradients are implicit (no location-scale form exists for the shape): the engine's
 ``-(∂F/∂θ)/q`` with the incomplete gamma function's accurate derivative in ``α``
