@@ -35,7 +35,10 @@ LOG_PARAMS = {"concentration", "rate", "scale"}
 
 
 def to_unconstrained(params: dict[str, float]) -> dict[str, jax.Array]:
-    return {k: jnp.log(v) if k in LOG_PARAMS else jnp.asarray(v) for k, v in params.items()}
+    # float32 arrays, not weakly typed Python floats: the optimizer's updates are float32, so the
+    # jitted step then sees the same types on every call and is traced once.
+    arrays = {k: jnp.asarray(v, jnp.float32) for k, v in params.items()}
+    return {k: jnp.log(v) if k in LOG_PARAMS else v for k, v in arrays.items()}
 
 
 def to_constrained(raw: dict[str, jax.Array]) -> dict[str, jax.Array]:
@@ -50,13 +53,9 @@ def make_data(family: str, n: int, seed: int) -> np.ndarray:
     return rng.lognormal(p["loc"], p["scale"], n).astype(np.float32)
 
 
-def fit(family: str, data: np.ndarray, steps: int, batch: int, seed: int) -> dict[str, float]:
-    """Adam on W2² between sorted model draws and sorted data batches; returns the fit."""
+def make_step(family: str, data: jax.Array, batch: int, optimizer):
+    """The jitted training step ``(raw, state, key) -> (raw, state, loss)``."""
     model = getattr(mnj, family)
-    optimizer = optax.adam(optax.cosine_decay_schedule(0.05, steps, alpha=0.02))
-    raw = to_unconstrained(START[family])
-    state = optimizer.init(raw)
-    data = jnp.asarray(data)
 
     def loss(raw, key):
         key_model, key_data = jax.random.split(key)
@@ -70,6 +69,15 @@ def fit(family: str, data: np.ndarray, steps: int, batch: int, seed: int) -> dic
         updates, state = optimizer.update(grads, state)
         return optax.apply_updates(raw, updates), state, value
 
+    return step
+
+
+def fit(family: str, data: np.ndarray, steps: int, batch: int, seed: int) -> dict[str, float]:
+    """Adam on W2² between sorted model draws and sorted data batches; returns the fit."""
+    optimizer = optax.adam(optax.cosine_decay_schedule(0.05, steps, alpha=0.02))
+    step = make_step(family, jnp.asarray(data), batch, optimizer)
+    raw = to_unconstrained(START[family])
+    state = optimizer.init(raw)
     key = jax.random.key(seed)
     with trange(steps, desc=f"fit {family}", unit="step") as bar:
         for i in bar:

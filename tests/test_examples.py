@@ -28,3 +28,16 @@ def test_fit_recovers_parameters(family):
         fitted = demo.fit(family, data, steps=400, batch=1024, seed=1)
     for name, true in demo.TRUTH[family].items():
         assert abs(fitted[name] / true - 1) < 0.1, (name, fitted[name], true)
+
+
+@pytest.mark.skipif(X64, reason="the demo runs in float32")
+def test_training_step_is_compiled_once():
+    demo = _load()
+    optimizer = demo.optax.adam(1e-2)
+    step = demo.make_step("Gamma", demo.make_data("Gamma", 256, seed=0), 64, optimizer)
+    raw = demo.to_unconstrained(demo.START["Gamma"])
+    state = optimizer.init(raw)
+    with jax.numpy_dtype_promotion("standard"):
+        for i in range(3):
+            raw, state, _ = step(raw, state, jax.random.key(i))
+    assert step._cache_size() == 1  # no retrace when the parameters come back from the optimizer
