@@ -4,6 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BENCH_VENV := .venv-bench
 BENCH_PY := $(BENCH_VENV)/bin/python
+PYTEST := $(PY) -m pytest -n 2 --dist worksteal -q
 
 .PHONY: demo test test-fast test-full bench bench-quick lint clean
 
@@ -26,13 +27,13 @@ demo: $(VENV)/.installed
 
 ## test: the whole suite in float32, then again in float64 (JAX_ENABLE_X64=1)
 test: $(VENV)/.installed
-	$(PY) -m pytest -n 2 --dist worksteal -q
-	JAX_ENABLE_X64=1 $(PY) -m pytest -n 2 --dist worksteal -q
+	$(PYTEST)
+	JAX_ENABLE_X64=1 $(PYTEST)
 
 ## test-full: heavy sweeps in full (CI runs them reduced)
 test-full: $(VENV)/.installed
-	MNJ_FULL=1 $(PY) -m pytest -n 2 --dist worksteal -q
-	MNJ_FULL=1 JAX_ENABLE_X64=1 $(PY) -m pytest -n 2 --dist worksteal -q
+	MNJ_FULL=1 $(PYTEST)
+	MNJ_FULL=1 JAX_ENABLE_X64=1 $(PYTEST)
 
 ## bench: side-by-side benchmarks against the peers, written to benchmarks/results/
 bench: $(BENCH_VENV)/.installed

@@ -115,12 +115,10 @@ def test_explicit_and_implicit_agree(case, key):
 
     @jax.jit
     def draws_and_jacobians(leaves):
-        both = (False, True)
+        draws = tuple(draw(leaves, implicit) for implicit in (False, True))
         if not case.location_scale:
-            return tuple(draw(leaves, i) for i in both), None
-        return tuple(draw(leaves, i) for i in both), tuple(
-            jax.jacfwd(draw)(leaves, i) for i in both
-        )
+            return draws, None
+        return draws, tuple(jax.jacfwd(draw)(leaves, implicit) for implicit in (False, True))
 
     (explicit, implicit), jacobians = draws_and_jacobians(leaves)
     np.testing.assert_array_equal(explicit, implicit)
