@@ -31,11 +31,13 @@ from ml_networks_jax.distributions.base import (
     variance,
 )
 from ml_networks_jax.distributions.cauchy import Cauchy
+from ml_networks_jax.distributions.dirichlet import Dirichlet
 from ml_networks_jax.distributions.exponential import Exponential
 from ml_networks_jax.distributions.gamma import Chi2, ExpGamma, Gamma
 from ml_networks_jax.distributions.gumbel import Gumbel
 from ml_networks_jax.distributions.half_normal import HalfNormal
 from ml_networks_jax.distributions.independent import Independent
+from ml_networks_jax.distributions.inverse_gamma import InverseGamma
 from ml_networks_jax.distributions.kl import kl_divergence, register_kl
 from ml_networks_jax.distributions.kumaraswamy import Kumaraswamy
 from ml_networks_jax.distributions.laplace import Laplace
@@ -52,6 +54,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Cauchy",
     "Chi2",
+    "Dirichlet",
     "Distribution",
     "ExpGamma",
     "Exponential",
@@ -59,6 +62,7 @@ __all__ = [
     "Gumbel",
     "HalfNormal",
     "Independent",
+    "InverseGamma",
     "Kumaraswamy",
     "Laplace",
     "LogNormal",

@@ -151,6 +151,13 @@ CASES = [
         location_scale=False,
     ),
     Case(
+        "InverseGamma",
+        mnj.InverseGamma,
+        {"concentration": (5.0, 8.0, 30.0), "scale": (0.5, 1.0, 3.0)},
+        lambda concentration, scale: stats.invgamma(concentration, scale=scale),
+        location_scale=False,
+    ),
+    Case(
         "Chi2", mnj.Chi2, {"df": (0.5, 3.0, 40.0)}, lambda df: stats.chi2(df), location_scale=False
     ),
 ]

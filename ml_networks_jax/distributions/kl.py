@@ -9,9 +9,11 @@ from jax.scipy import special as jsp
 
 from ml_networks_jax._types import Array
 from ml_networks_jax.distributions.base import Distribution
+from ml_networks_jax.distributions.dirichlet import Dirichlet
 from ml_networks_jax.distributions.exponential import Exponential
 from ml_networks_jax.distributions.gamma import _GammaLaw
 from ml_networks_jax.distributions.independent import Independent
+from ml_networks_jax.distributions.inverse_gamma import InverseGamma
 from ml_networks_jax.distributions.log_normal import LogNormal
 from ml_networks_jax.distributions.multivariate_normal import MultivariateNormal, tril_solve
 from ml_networks_jax.distributions.normal import Normal
@@ -93,6 +95,20 @@ def _kl_gamma(p: _GammaLaw, q: _GammaLaw) -> Array:
         + aq * (jnp.log(bp) - jnp.log(bq))
         + ap * (bq - bp) / bp
     )
+
+
+@register_kl(InverseGamma, InverseGamma)
+def _kl_inverse_gamma(p: InverseGamma, q: InverseGamma) -> Array:
+    return _kl_gamma(p, q)  # KL is invariant under z -> 1/z, which maps them to Gamma(α, rate=β)
+
+
+@register_kl(Dirichlet, Dirichlet)
+def _kl_dirichlet(p: Dirichlet, q: Dirichlet) -> Array:
+    """``log B(β) - log B(α) + Σ (α_k - β_k)(ψ(α_k) - ψ(α₀))``."""
+    alpha, beta = p.concentration, q.concentration
+    total = jnp.sum(alpha, -1, keepdims=True)
+    cross = jnp.sum((alpha - beta) * (jsp.digamma(alpha) - jsp.digamma(total)), -1)
+    return q._log_normalizer() - p._log_normalizer() + cross
 
 
 @register_kl(Exponential, Exponential)
