@@ -30,9 +30,11 @@ from ml_networks_jax.distributions.base import (
     stddev,
     variance,
 )
+from ml_networks_jax.distributions.beta import Beta, LogitBeta
 from ml_networks_jax.distributions.cauchy import Cauchy
 from ml_networks_jax.distributions.dirichlet import Dirichlet
 from ml_networks_jax.distributions.exponential import Exponential
+from ml_networks_jax.distributions.fisher_snedecor import FisherSnedecor
 from ml_networks_jax.distributions.gamma import Chi2, ExpGamma, Gamma
 from ml_networks_jax.distributions.gumbel import Gumbel
 from ml_networks_jax.distributions.half_normal import HalfNormal
@@ -45,19 +47,24 @@ from ml_networks_jax.distributions.log_normal import LogNormal
 from ml_networks_jax.distributions.logistic import Logistic
 from ml_networks_jax.distributions.multivariate_normal import MultivariateNormal
 from ml_networks_jax.distributions.normal import Normal
+from ml_networks_jax.distributions.student_t import StudentT
+from ml_networks_jax.distributions.truncated_normal import TruncatedNormal
 from ml_networks_jax.distributions.uniform import Uniform
+from ml_networks_jax.distributions.von_mises import VonMises
 from ml_networks_jax.distributions.weibull import Weibull
 from ml_networks_jax.implicit import reparameterize
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Beta",
     "Cauchy",
     "Chi2",
     "Dirichlet",
     "Distribution",
     "ExpGamma",
     "Exponential",
+    "FisherSnedecor",
     "Gamma",
     "Gumbel",
     "HalfNormal",
@@ -66,10 +73,14 @@ __all__ = [
     "Kumaraswamy",
     "Laplace",
     "LogNormal",
+    "LogitBeta",
     "Logistic",
     "MultivariateNormal",
     "Normal",
+    "StudentT",
+    "TruncatedNormal",
     "Uniform",
+    "VonMises",
     "Weibull",
     "batch_shape",
     "cdf",

@@ -158,6 +158,51 @@ CASES = [
         location_scale=False,
     ),
     Case(
+        "Beta",
+        mnj.Beta,
+        {"concentration1": (0.5, 2.0, 30.0), "concentration0": (0.7, 3.0, 10.0)},
+        lambda concentration1, concentration0: stats.beta(concentration1, concentration0),
+        location_scale=False,
+    ),
+    Case(
+        "StudentT",
+        mnj.StudentT,
+        {"df": (4.5, 8.0, 30.0), "loc": (-1.0, 0.5, 3.0), "scale": (0.1, 1.0, 4.0)},
+        lambda df, loc, scale: stats.t(df, loc, scale),
+    ),
+    Case(
+        "FisherSnedecor",
+        mnj.FisherSnedecor,
+        {"df1": (3.0, 5.0, 20.0), "df2": (9.0, 12.0, 30.0)},
+        lambda df1, df2: stats.f(df1, df2),
+        location_scale=False,
+    ),
+    Case(
+        "VonMises",
+        mnj.VonMises,
+        # loc = 0: samples live on [-π, π) while scipy's CDF winds around loc (wrapped locations:
+        # test_von_mises.py).
+        # κ <= 8: scipy's CDF is too coarse above for finite differences (mpmath: test_von_mises).
+        {"loc": (0.0, 0.0, 0.0), "concentration": (0.3, 2.0, 8.0)},
+        lambda loc, concentration: stats.vonmises(concentration, loc=loc),
+        location_scale=False,
+        moments=False,  # scipy's var is the linear one; the circular moments: test_von_mises.py
+    ),
+    Case(
+        "TruncatedNormal",
+        mnj.TruncatedNormal,
+        {
+            "loc": (-1.0, 0.5, 3.0),
+            "scale": (0.5, 1.0, 2.0),
+            "low": (-2.0, 0.0, 4.0),
+            "high": (1.0, 3.0, 9.0),
+        },
+        lambda loc, scale, low, high: stats.truncnorm(
+            (low - loc) / scale, (high - loc) / scale, loc, scale
+        ),
+        location_scale=False,
+    ),
+    Case(
         "Chi2", mnj.Chi2, {"df": (0.5, 3.0, 40.0)}, lambda df: stats.chi2(df), location_scale=False
     ),
 ]

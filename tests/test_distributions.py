@@ -285,9 +285,10 @@ def test_nan_parameters_give_nan_not_hang(case, key):
 def test_non_broadcasting_parameters_raise(case):
     if len(case.params) < 2:
         pytest.skip("one parameter")
-    first, second = list(case.params)
+    first, second, *rest = list(case.params)
+    others = {k: 1.0 for k in rest}
     with pytest.raises(ValueError, match="do not broadcast"):
-        case.make(**{first: jnp.ones(3), second: jnp.ones(4)})
+        case.make(**{first: jnp.ones(3), second: jnp.ones(4)}, **others)
 
 
 @cases

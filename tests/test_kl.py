@@ -29,6 +29,16 @@ def _pairs():
         "Chi2-Gamma": (mnj.Chi2(f(3.0)), mnj.Gamma(f(2.0), f(0.7))),
         "Exponential": (mnj.Exponential(f(1.0, 3.0)), mnj.Exponential(f(2.0, 0.5))),
         "Uniform": (mnj.Uniform(f(0.0), f(1.0)), mnj.Uniform(f(-1.0), f(2.0))),
+        "InverseGamma": (
+            mnj.InverseGamma(f(3.0, 5.0), f(1.0, 2.0)),
+            mnj.InverseGamma(f(2.0, 6.0), f(1.5, 1.0)),
+        ),
+        "VonMises": (
+            mnj.VonMises(f(0.5, -1.0), f(2.0, 30.0)),
+            mnj.VonMises(f(0.0, 1.0), f(1.0, 5.0)),
+        ),
+        "Beta": (mnj.Beta(f(0.5, 2.0), f(3.0, 1.5)), mnj.Beta(f(1.0, 4.0), f(1.0, 0.7))),
+        "Dirichlet": (mnj.Dirichlet(f(0.5, 2.0, 3.0)), mnj.Dirichlet(f(1.0, 1.0, 4.0))),
     }
 
 

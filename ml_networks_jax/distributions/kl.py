@@ -9,15 +9,22 @@ from jax.scipy import special as jsp
 
 from ml_networks_jax._types import Array
 from ml_networks_jax.distributions.base import Distribution
+from ml_networks_jax.distributions.beta import Beta
 from ml_networks_jax.distributions.dirichlet import Dirichlet
 from ml_networks_jax.distributions.exponential import Exponential
 from ml_networks_jax.distributions.gamma import _GammaLaw
 from ml_networks_jax.distributions.independent import Independent
 from ml_networks_jax.distributions.inverse_gamma import InverseGamma
+from ml_networks_jax.distributions.kumaraswamy import Kumaraswamy
 from ml_networks_jax.distributions.log_normal import LogNormal
 from ml_networks_jax.distributions.multivariate_normal import MultivariateNormal, tril_solve
 from ml_networks_jax.distributions.normal import Normal
+from ml_networks_jax.distributions.truncated_normal import (
+    TruncatedNormal,
+    kl_truncated_normal_uniform,
+)
 from ml_networks_jax.distributions.uniform import Uniform
+from ml_networks_jax.distributions.von_mises import VonMises, kl_von_mises
 
 _REGISTRY: dict[tuple[type, type], Callable[[Distribution, Distribution], Array]] = {}
 
@@ -122,3 +129,34 @@ def _kl_uniform(p: Uniform, q: Uniform) -> Array:
     """``log((hq - lq)/(hp - lp))`` when ``[lp, hp] ⊆ [lq, hq]``, else ``+inf``."""
     inside = (q.low <= p.low) & (p.high <= q.high)
     return jnp.where(inside, jnp.log((q.high - q.low) / (p.high - p.low)), jnp.inf)
+
+
+@register_kl(Beta, Beta)
+def _kl_beta(p: Beta, q: Beta) -> Array:
+    """``log B(a_q, b_q) - log B(a_p, b_p) + (a_p - a_q) ψ(a_p) + (b_p - b_q) ψ(b_p)
+    + (a_q - a_p + b_q - b_p) ψ(a_p + b_p)``."""
+    ap, bp, aq, bq = p.concentration1, p.concentration0, q.concentration1, q.concentration0
+    return (
+        jsp.betaln(aq, bq)
+        - jsp.betaln(ap, bp)
+        + (ap - aq) * jsp.digamma(ap)
+        + (bp - bq) * jsp.digamma(bp)
+        + (aq - ap + bq - bp) * jsp.digamma(ap + bp)
+    )
+
+
+def _kl_to_uniform(p: Distribution, q: Uniform, low: Array, high: Array) -> Array:
+    """``KL(p ‖ U[l, h]) = log(h - l) - H(p)`` when the support ``[low, high]`` of ``p`` lies in
+    ``[l, h]``; ``+inf`` otherwise."""
+    inside = (q.low <= low) & (high <= q.high)
+    return jnp.where(inside, jnp.log(q.high - q.low) - p.entropy(), jnp.inf)
+
+
+@register_kl(Beta, Uniform)
+@register_kl(Kumaraswamy, Uniform)
+def _kl_unit_interval_uniform(p: Beta | Kumaraswamy, q: Uniform) -> Array:
+    return _kl_to_uniform(p, q, 0.0, 1.0)
+
+
+register_kl(VonMises, VonMises)(kl_von_mises)
+register_kl(TruncatedNormal, Uniform)(kl_truncated_normal_uniform)

@@ -1,0 +1,289 @@
+"""Reports: ``results/<family>.{md,json}``, ``results/<case>.png`` (throughput and gradient
+accuracy, for the cases with an mpmath reference), and, from every family JSON present,
+``results/summary.md`` and ``results/throughput.png`` (M samples/s against N)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.families import CASES, FAMILIES, FAMILY_TITLES
+from benchmarks.peers import LIBRARIES, SAMPLERS
+
+RESULTS = Path(__file__).parent / "results"
+PEERS = ("tfp_jax", "numpyro", "distrax", "jax.random", "torch")
+
+
+def _fmt(v, spec: str) -> str:
+    return "—" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, spec)
+
+
+def rate(n: int, entry: dict | None) -> float | None:
+    """M samples/s of a library that returns a gradient; None otherwise."""
+    if not entry or not entry.get("grad") or entry.get("seconds") is None:
+        return None
+    return n / entry["seconds"] / 1e6
+
+
+def _rate_cell(n: int, entry: dict | None) -> str:
+    if entry is None:
+        return "—"
+    if not entry["grad"]:
+        return f"none (draw only: {n / entry['seconds'] / 1e6:.2f})"
+    return f"{rate(n, entry):.2f}"
+
+
+def _ratio(n: int, speed: dict, lib: str, peer: str) -> float | None:
+    a, b = rate(n, speed.get(lib)), rate(n, speed.get(peer))
+    return a / b if a and b else None
+
+
+def case_table(case, res: dict, n: int) -> list[str]:
+    speed, acc = res["speed"], res.get("accuracy", {})
+    head = [
+        "library",
+        "M samples/s",
+        "× TFP",
+        "× torch",
+        "compile (s)",
+        f"non-finite dz/d{case.grad_name}",
+    ]
+    if case.reference:
+        head += ["max rel. err f32", "max rel. err f64", case.unusable]
+    if case.mean_check:
+        head += ["mean-gradient check max \\|z\\| f32, f64"]
+    if case.bounds:
+        head += [f"draws finite, in [{case.bounds[0]:g}, {case.bounds[1]:g}]", "gradient finite"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    notes: dict[str, list[str]] = {}  # note -> libraries it applies to
+    for lib in LIBRARIES:
+        s = speed.get(lib)
+        if s is None and lib not in res["missing"]:
+            continue
+        row = [lib, _rate_cell(n, s)]
+        row += [_fmt(_ratio(n, speed, lib, peer), ".2f") for peer in ("tfp_jax", "torch")]
+        checks = (s or {}).get("checks", {})
+        row += [_fmt((s or {}).get("compile_s"), ".2f")]
+        if s is not None and not s["grad"]:
+            row += ["none"]
+            notes.setdefault(s["note"], []).append(lib)
+        else:
+            row += [_fmt(checks.get("nonfinite_grad"), ".1%")]
+        if case.reference:
+            a = acc.get(lib, {})
+            errs = [np.nanmax(a[d]["max_rel_err"]) if d in a else None for d in ("f32", "f64")]
+            worst = max(a["f32"]["excluded"]) if "f32" in a else None
+            path = getattr(SAMPLERS[case.family].get(lib), "path", "")
+            mark = "†" if path else ""
+            row += [_fmt(e, ".1e") + (mark if e is not None else "") for e in errs]
+            row += [_fmt(worst, ".0%")]
+            if mark and s is not None:
+                notes.setdefault("† " + path, []).append(lib)
+        if case.mean_check:
+            a = acc.get(lib, {})
+            zs = [np.nanmax(a[d]["mean_z"]) if d in a else None for d in ("f32", "f64")]
+            row += [", ".join(_fmt(z, ".1f") for z in zs)]
+        if case.bounds:
+            row += [_fmt(checks.get("in_bounds"), ".1%"), _fmt(checks.get("grad_finite"), ".1%")]
+        if s is None:
+            row = [lib] + ["—"] * (len(head) - 1)
+            notes.setdefault(res["missing"][lib], []).append(lib)
+        lines.append("| " + " | ".join(row) + " |")
+    return lines + [""] + [f"- {', '.join(libs)}: {note}." for note, libs in notes.items()]
+
+
+def write_family(family: str, res: dict) -> None:
+    """``res``: {"n", "command", "machine", "date", "cases": {key: {...}}, optional "import"}."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{family}.json").write_text(json.dumps(res, indent=1))
+    n = res["n"]
+    cases = [c for c in FAMILIES[family] if c.key in res["cases"]]
+    lines = [f"# {FAMILY_TITLES[family]} sample + gradient ({res['machine']})", ""]
+    lines += [
+        f"`{res['command']}`, {res['date']}. Each library's own reparameterized draw plus the "
+        f"gradient of the draws in the named parameter, float32, jitted (torch: eager, "
+        f"{res['threads']} threads); median of interleaved calls, compile time best of "
+        f"{res['compiles']} fresh trace(s). M samples/s counts scalars drawn. `—`: the library "
+        "lacks the family; `none`: "
+        "it draws but gives no gradient. Non-finite dz/dθ: share of the N gradients that are "
+        "NaN or ±inf.",
+        "",
+    ]
+    for case in cases:
+        cres = res["cases"][case.key]
+        lines += [f"## {case.title}", "", f"N = {n:,}: {case.draws}.", ""]
+        lines += case_table(case, cres, n)
+        grid = ", ".join(case.grid_labels)
+        if case.reference:
+            lines += [
+                "",
+                f"Accuracy: max relative error of each library's own dz/d{case.grad_name} against "
+                f"the CDF (implicit) gradient `-(∂F/∂{case.grad_name})/q`, by mpmath at 40 digits "
+                f"at that very draw; {cres.get('accuracy_draws')} draws at each of "
+                f"{len(case.grid[0])} parameter sets ({grid}); draws outside the support's "
+                "interior are excluded and counted.",
+            ]
+        if case.mean_check:
+            lines += [
+                "",
+                f"Mean-gradient check (valid whatever path a library differentiates along): at "
+                f"each of the parameter sets ({grid}), {cres.get('mean_draws')} draws; the "
+                f"distance of the mean of h'(z)·dz/d{case.grad_name} from the exact "
+                f"d/d{case.grad_name} E[h(z)], in standard errors, with {case.mean_check[2]}; an "
+                "unbiased gradient keeps the largest of the 8 below about 4.",
+            ]
+        if case.reference or case.mean_check:
+            lines += [
+                "",
+                "Accuracy runs in float32 and float64 (quick: float32 only), each in a fresh "
+                "process.",
+            ]
+        if case.reference:
+            lines += ["", f"![throughput and accuracy]({case.key}.png)"]
+        lines.append("")
+    imp = res.get("import")
+    if imp and "error" in imp:
+        lines += [f"Import: `import ml_networks_jax` failed in that run ({imp['error']}).", ""]
+    elif imp:
+        lines += [
+            f"Import: `import jax` {imp['jax']:.2f} s, then `import ml_networks_jax` "
+            f"{imp['mnj']:.2f} s more (best of {imp['repeats']}, each in a fresh interpreter).",
+            "",
+        ]
+    (RESULTS / f"{family}.md").write_text("\n".join(lines))
+    for case in cases:
+        if case.reference:
+            _plot_case(case, res["cases"][case.key], n, res["machine"])
+
+
+def _plot_case(case, res: dict, n: int, machine: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    libs = [lib for lib in LIBRARIES if rate(n, res["speed"].get(lib))]
+    rates = [rate(n, res["speed"][lib]) for lib in libs]
+    axes[0].barh(libs, rates, color=["C3" if lib == "ml_networks_jax" else "C0" for lib in libs])
+    axes[0].set_xscale("log")
+    axes[0].set_xlabel("M samples/s (sample + gradient)")
+    numeric = case.key == "gamma"
+    x = case.grid[0] if numeric else np.arange(len(case.grid_labels))
+    for ax, dtype in zip(axes[1:], ("f32", "f64"), strict=True):
+        for lib in libs:
+            acc = res.get("accuracy", {}).get(lib, {}).get(dtype)
+            if acc:
+                other_path = getattr(SAMPLERS[case.family].get(lib), "path", "")
+                style, label = ("o--", f"{lib} † (not the CDF path)") if other_path else ("o-", lib)
+                ax.plot(x, acc["max_rel_err"], style, ms=3, label=label)
+        ax.set_yscale("log")
+        if numeric:
+            ax.set_xscale("log")
+            ax.set_xlabel(case.grad_name)
+        else:
+            ax.set_xticks(x, case.grid_labels, rotation=30, fontsize=7)
+        ax.set_ylabel(f"max relative error of dz/d{case.grad_name}")
+        ax.set_title(dtype)
+        ax.grid(True, which="major", alpha=0.3)
+    axes[1].legend(fontsize=8)
+    fig.suptitle(f"{case.title}, N = {n:,}, {machine}")
+    fig.tight_layout()
+    fig.savefig(RESULTS / f"{case.key}.png", dpi=110)
+    plt.close(fig)
+
+
+def _load_all() -> dict:
+    out = {}
+    for family in FAMILIES:
+        path = RESULTS / f"{family}.json"
+        if path.exists():
+            res = json.loads(path.read_text())
+            if "cases" in res:  # a report from before the family table has none
+                out[family] = res
+    return out
+
+
+def write_summary() -> None:
+    """``summary.md`` and ``throughput.png`` from every family report present."""
+    all_res = _load_all()
+    lines = [
+        "# Summary: reparameterized draw + gradient, M samples/s",
+        "",
+        "One row per benchmarked case, each from its family's report (linked), where the "
+        "method is described; ratios are taken within one run. `—`: the library lacks the "
+        "family (or ml_networks_jax the class, in that run); `none`: it draws but gives no "
+        "gradient.",
+        "",
+        "| case | ml_networks_jax | × TFP | × torch | "
+        + " | ".join(p.replace("_jax", "") for p in PEERS)
+        + " | N | run |",
+        "|---|" + "---|" * (len(PEERS) + 5),
+    ]
+    for case in CASES:
+        res = all_res.get(case.family)
+        if not res or case.key not in res["cases"]:
+            continue
+        n, speed = res["n"], res["cases"][case.key]["speed"]
+        row = [f"[{case.title}]({case.family}.md)", _rate_cell(n, speed.get("ml_networks_jax"))]
+        row += [_fmt(_ratio(n, speed, "ml_networks_jax", p), ".2f") for p in ("tfp_jax", "torch")]
+        row += [_rate_cell(n, speed.get(p)) for p in PEERS]
+        row += [f"{n:,}", f"`{res['command']}` {res['date'][:10]}"]
+        lines.append("| " + " | ".join(row) + " |")
+    lines += ["", "![throughput against batch size](throughput.png)", ""]
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "summary.md").write_text("\n".join(lines))
+    _plot_throughput(all_res)
+
+
+def _plot_throughput(all_res: dict) -> None:
+    cases = [
+        c
+        for c in CASES
+        if c.family in all_res
+        and c.key in all_res[c.family]["cases"]
+        and any(
+            len(s.get("sweep", {})) > 1 for s in all_res[c.family]["cases"][c.key]["speed"].values()
+        )
+    ]
+    if not cases:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = min(4, len(cases))
+    rows = -(-len(cases) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False)
+    for ax, case in zip(axes.flat, cases, strict=False):
+        speed = all_res[case.family]["cases"][case.key]["speed"]
+        for i, lib in enumerate(LIBRARIES):
+            s = speed.get(lib)
+            if not s or len(s.get("sweep", {})) < 2:
+                continue
+            ns = sorted(int(k) for k in s["sweep"])
+            r = [m / s["sweep"][str(m)] / 1e6 for m in ns]
+            style = "-" if s["grad"] else ":"
+            label = lib if s["grad"] else f"{lib} (draw only)"
+            ax.loglog(
+                ns,
+                r,
+                "o" + style,
+                ms=3,
+                color=f"C{i}",
+                label=label,
+                lw=2.5 if lib == "ml_networks_jax" else 1.2,
+            )
+        ax.set_title(case.title, fontsize=9)
+        ax.set_xlabel("N (scalars per call)")
+        ax.set_ylabel("M samples/s")
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in axes.flat[len(cases) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(RESULTS / "throughput.png", dpi=100)
+    plt.close(fig)

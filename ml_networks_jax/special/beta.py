@@ -1,0 +1,648 @@
+"""Regularized incomplete beta function with accurate derivatives in ``a``, ``b`` and ``x``.
+
+Public functions (elementwise, NumPy broadcasting; result dtype = promoted floating dtype of the
+inputs, float32 by default, float64 under ``jax_enable_x64``; bfloat16/float16 computed in float32):
+
+* :func:`log_beta_logit_density` -- ``log q_t(t)``, the density of ``t = logit x``, x ~ Beta(a, b).
+* :func:`betainc_logit` -- ``I_{σ(t)}(a, b)`` with a ``jax.custom_jvp`` in ``a``, ``b``, ``t``.
+* :func:`betainc_logit_tangent` -- ``(h_a, h_b) = (∂I/∂a, ∂I/∂b) / q_t``: the implicit gradient
+  of a logit-space draw is ``dt/da = -h_a``, ``dt/db = -h_b`` (Figurnov, Mohamed & Mnih 2018).
+* :func:`betainc` -- ``I_x(a, b)`` for ``x`` in ``[0, 1]`` with a ``jax.custom_jvp``.
+
+Shared quantities
+-----------------
+With ``p = a/(a+b)``, ``d = t - log(a/b)`` (so ``x = p`` at ``d = 0``) and the Kullback-Leibler
+function ``κ(d) = -(p log(x/p) + q log((1-x)/q)) = log(1 + p expm1(d)) - p d`` (series in ``d`` for
+``|d| < 1``, written in the orientation ``p <= ½``, with ``u - log1p(u)`` from its atanh series):
+
+    log q_t = -(a+b) κ(d) + ½ log(a b / (2π (a+b))) + stirlerr(a+b) - stirlerr(a) - stirlerr(b)
+
+(Stirling errors as in :mod:`ml_networks_jax.special.gamma`), accurate for large ``a, b``.
+``log x - ψ(a) + ψ(a+b)`` and ``log(1-x) - ψ(b) + ψ(a+b)`` (the derivatives of ``log q_t``) are
+built from ``log(x/p)``, ``log((1-x)/q)`` and differences ``(log - ψ)(z) - (log - ψ)(z + w)``
+evaluated without cancellation when ``w << z``.
+
+Regimes
+-------
+The smaller tail is always computed: for ``x`` above the mean (``d > 0``) the complement
+``I_{1-x}(b, a)`` is, and ``∂I/∂a = -∂J/∂a`` comes from its own expression.  In the lower-tail
+orientation ``(a', b', x')`` everything is written as ``I = q_t F / a'``, so that
+``h_a = ((log x' - ψ(a'+1) + ψ(a'+b')) F + ∂F/∂a') / a'`` and likewise for ``b'``, with ``∂F/∂a'``,
+``∂F/∂b'`` obtained by forward-mode differentiation of the (fixed-length) recurrences, as in Boik
+& Robison-Cox (1998):
+
+1. Power series ``F = 2F1(a+b, 1; a+1; x) = Σ (a+b)_k/(a+1)_k x^k`` (positive terms; DLMF 8.17.8)
+   when ``x' <= ½`` and ``x'(a'+b')/(a'+1) <= ½`` (60 terms float64, 30 float32).
+2. Otherwise the continued fraction, fixed depth (80 float64 / 40 float32): DiDonato & Morris'
+   BFRAC form (TOMS 708), whose terms use ``λ = a' - (a'+b') x'`` computed from ``log(x'/p)``
+   (accurate near the mean and near 1), in float64; Numerical Recipes' even/odd form in float32
+   (more accurate there).  Convergence is checked on the last two convergents (value and both
+   derivatives); elements that have not converged (large ``a, b`` near the mean, ``b << a`` with
+   ``x`` near 1) use a deeper fraction (1200 / 600 steps, a ``fori_loop``) evaluated under
+   ``lax.cond`` only when the batch holds such an element.
+
+Accuracy (against mpmath quadrature, ``a, b`` in ``[1e-3, 1e4]``, quantiles ``1e-4 .. 1-1e-4``):
+float64 meets ``1e-10`` for the value (smaller tail) and for ``dt/da``, ``dt/db`` everywhere on the
+grid.  float32 meets ``1e-5`` for ``max(a, b) < 100``; beyond, the float32 continued fraction
+loses accuracy (gradients ~5e-3 near the mean for a = b = 1e4), and with ``max/min >= 10`` on the
+side of the larger parameter up to ~1e-3 (value) and ~0.3 (gradient): an asymptotic regime for
+large parameters (Temme's uniform expansion, DiDonato & Morris BASYM/BGRAT) is not implemented.
+
+References:
+    A. R. DiDonato and A. H. Morris, "Algorithm 708: Significant digit computation of the
+    incomplete beta function ratios", ACM TOMS 18(3), 1992.
+    R. J. Boik and J. F. Robison-Cox, "Derivatives of the incomplete beta function", J. Stat.
+    Software 3(1), 1998.
+    W. H. Press et al., "Numerical Recipes", 3rd ed., §6.4.
+    N. M. Temme, "Special Functions", Wiley 1996, ch. 11.
+    M. Figurnov, S. Mohamed and A. Mnih, "Implicit reparameterization gradients", NeurIPS 2018.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
+
+from ml_networks_jax.special.gamma import (
+    _A_T,
+    _BERNOULLI,
+    _HALF_LOG_2PI,
+    _lgamma1p_digamma1p,
+    _log_minus_digamma_big,
+    _phi_parts,
+    _poly,
+    _promote,
+    _stirlerr_big,
+)
+
+__all__ = [
+    "betainc",
+    "betainc_logit",
+    "betainc_logit_tangent",
+    "log_beta_logit_density",
+]
+
+
+@dataclass(frozen=True)
+class _Config:
+    n_series: int  # terms of the hypergeometric power series
+    n_cf: int  # depth (number of partial numerators) of the continued fraction
+    n_taylor: int  # Taylor terms of φ(d) = e^d - 1 - d on |d| < 1.25
+    n_atanh: int  # terms of the atanh series of u - log1p(u)
+    n_cheb: int  # Chebyshev degree of lgamma(1+f)/f and ψ(1+f)
+    x_series: float  # series iff x <= x_series and x (a + b) / (a + 1) <= x_series
+    cf_tol: float  # convergence test of the short continued fraction
+    bfrac: bool  # DiDonato-Morris form (float64) or Numerical Recipes' form (float32)
+    n_deep: int  # depth of the deep continued fraction (multiple of 4)
+
+
+_CFG64 = _Config(
+    n_series=60,
+    n_cf=80,
+    n_taylor=20,
+    n_atanh=16,
+    n_cheb=22,
+    x_series=0.5,
+    cf_tol=2e-16,
+    n_deep=1200,
+    bfrac=True,
+)
+_CFG32 = _Config(
+    n_series=30,
+    n_cf=40,
+    n_taylor=11,
+    n_atanh=8,
+    n_cheb=11,
+    x_series=0.5,
+    cf_tol=1e-8,
+    n_deep=600,
+    bfrac=False,
+)
+
+
+def _cfg(dtype) -> _Config:
+    return _CFG64 if jnp.dtype(dtype) == jnp.float64 else _CFG32
+
+
+def _gamma_terms(z, n_cheb):
+    """(stirlerr(z), log z - ψ(z + 1)) for z > 0 (z clamped by the caller).
+
+    ``stirlerr(z) = lgamma(z) - (z - ½) log z + z - ½ log 2π``."""
+    big = z >= _A_T
+    zb = jnp.where(big, z, _A_T)
+    zs = jnp.where(big, 1.0, z)
+    lg1p, psi1p = _lgamma1p_digamma1p(zs, n_cheb)
+    log_zs = jnp.log(zs)
+    st = jnp.where(big, _stirlerr_big(zb), lg1p - (zs + 0.5) * log_zs + zs - _HALF_LOG_2PI)
+    lmd1 = jnp.where(big, _log_minus_digamma_big(zb) - 1.0 / zb, log_zs - psi1p)
+    return st, lmd1
+
+
+# c_k = B_2k / (2k): log z - ψ(z) = 1/(2z) + Σ_k c_k z^(-2k) for large z.
+_LMD_COEFFS = [float(b / (2 * j)) for j, b in enumerate(_BERNOULLI[:7], start=1)]
+_N_SHIFT = 10
+
+
+def _lmd_diff_big(z, w):
+    """lmd(z) - lmd(z + w) for z >= _A_T (lmd = log - ψ), as w/(z s) times a positive-dominant
+    sum (s = z + w): no cancellation however small w is."""
+    s = z + w
+    u, v = 1.0 / s, 1.0 / z
+    # h_m = Σ_{j<=m} u^(m-j) v^j; v^(2k) - u^(2k) = (v - u) h_(2k-1).
+    h = jnp.ones_like(z)  # h_0
+    acc = 0.5 * jnp.ones_like(z)
+    for m in range(1, 2 * len(_LMD_COEFFS)):
+        h = u * h + v**m
+        if m % 2:
+            acc = acc + _LMD_COEFFS[m // 2] * h
+    return w / (z * s) * acc
+
+
+def _lmd_diff(z, w, lmd_z, lmd_s):
+    """lmd(z) - lmd(z + w) (lmd = log - ψ) for z, w > 0, accurate also for w << z; ``lmd_z``
+    and ``lmd_s`` are the separately computed values (used when w > z: no cancellation there)."""
+    plain = lmd_z - lmd_s
+    near = w <= z
+    zn = jnp.where(near, z, 1.0)
+    wn = jnp.where(near, w, 1.0)
+    big = zn >= _A_T
+    zb = jnp.where(big, zn, _A_T)
+    d_big = _lmd_diff_big(zb, wn)
+    # z < _A_T: shift by _N_SHIFT with ψ(z + N) = ψ(z) + Σ_{k<N} 1/(z + k).
+    zs = jnp.where(big, 1.0, zn)
+    sn = zs + wn
+    zshift = zs + _N_SHIFT
+    d_small = _lmd_diff_big(zshift, wn) + jnp.log1p(-_N_SHIFT * wn / (zshift * sn))
+    for k in range(_N_SHIFT):
+        d_small = d_small + wn / ((zs + k) * (sn + k))
+    return jnp.where(near, jnp.where(big, d_big, d_small), plain)
+
+
+def _log_ratio(a, b):
+    """log(a / b) with absolute error ~eps (1 + |log(a/b)|) (a, b > 0 finite)."""
+    near = (a <= 2.0 * b) & (b <= 2.0 * a)
+    ratio = a / b
+    ok = (ratio > 0) & jnp.isfinite(ratio)
+    far = jnp.where(ok, jnp.log(jnp.where(ok, ratio, 1.0)), jnp.log(a) - jnp.log(b))
+    return jnp.where(near, jnp.log1p(jnp.where(near, (a - b) / b, 0.0)), far)
+
+
+def _u_minus_log1p(u, n_atanh):
+    """u - log1p(u) for -0.5 <= u <= 1 via s = u/(2+u): u s - 2 Σ s^(2k+1)/(2k+1)."""
+    s = u / (2.0 + u)
+    s2 = s * s
+    tail = _poly([2.0 / (2 * k + 3) for k in range(n_atanh)], s2)
+    return u * s - s * s2 * tail
+
+
+def _shared(a, b, t, cfg):
+    """Quantities of the logit-space density, for valid a, b and finite t (clamped by callers).
+
+    Returns a dict with, among others, ``log_q`` (log density of t), ``d = t - log(a/b)`` and the
+    log ratios ``lx = log(x/p)``, ``ly = log((1-x)/q)`` (p = a/(a+b), q = b/(a+b))."""
+    r = a + b
+    log_x = -jax.nn.softplus(-t)
+    log_y = -jax.nn.softplus(t)
+    d = t - _log_ratio(a, b)
+    log_r = jnp.log(r)
+    log_a = jnp.log(a)
+    log_b = jnp.log(b)
+    # log p = -log1p(b/a), log q = -log1p(a/b): accurate when p or q is close to 1.
+    rba, rab = b / a, a / b
+    log_p = jnp.where(jnp.isfinite(rba), -jnp.log1p(rba), log_a - log_r)
+    log_q = jnp.where(jnp.isfinite(rab), -jnp.log1p(rab), log_b - log_r)
+    p = a / r
+    q = b / r
+    # Near the mode, through u = p expm1(d) (no cancellation); elsewhere directly.
+    small = jnp.abs(d) < 1.0
+    ds = jnp.where(small, d, 0.0)
+    _, e1, phi = _phi_parts(ds, cfg.n_taylor)
+    u = p * ds * e1  # p expm1(d)
+    l1pu = jnp.log1p(u)
+    lx = jnp.where(small, ds - l1pu, log_x - log_p)
+    ly = jnp.where(small, -l1pu, log_y - log_q)
+    # kl = η²/2 = -(p lx + q ly) >= 0, written in the orientation with the smaller of p, q.
+    a_le_b = a <= b
+    pm = jnp.where(a_le_b, p, q)
+    dm = jnp.where(a_le_b, ds, -ds)
+    _, e1m, phim = _phi_parts(dm, cfg.n_taylor)
+    um = pm * dm * e1m
+    kl_small = pm * phim - _u_minus_log1p(um, cfg.n_atanh)
+    kl = jnp.where(small, kl_small, -(p * lx + q * ly))
+    kl = jnp.maximum(kl, 0.0)
+    st_a, lmd1_a = _gamma_terms(a, cfg.n_cheb)
+    st_b, lmd1_b = _gamma_terms(b, cfg.n_cheb)
+    st_r, lmd1_r = _gamma_terms(r, cfg.n_cheb)
+    log_dens = -r * kl + 0.5 * (log_a + log_b - log_r) - _HALF_LOG_2PI + st_r - st_a - st_b
+    return dict(
+        r=r, log_x=log_x, log_y=log_y, d=d, lx=lx, ly=ly, kl=kl, log_q=log_dens,
+        lmd1_a=lmd1_a, lmd1_b=lmd1_b, lmd1_r=lmd1_r,
+    )  # fmt: skip
+
+
+def _series(a, b, x, n):
+    """Σ_{k<=n} (a+b)_k / (a+1)_k x^k (the 2F1(a+b, 1; a+1; x) series; positive terms)."""
+    r = a + b
+
+    def body(k, carry):
+        term, s = carry
+        kf = k.astype(x.dtype)
+        term = term * (x * (r + kf) / (a + kf + 1.0))
+        return term, s + term
+
+    one = jnp.ones_like(x)
+    return jax.lax.fori_loop(0, n, body, (one, one), unroll=2)[1]
+
+
+def _bfrac_setup(a, b, x, y, lam):
+    """λ = a - (a+b) x as a function of (a, b) at fixed x: its value is the accurately computed
+    ``lam`` (no cancellation for x near the mean or near 1) and its derivatives are exact."""
+    sg = jax.lax.stop_gradient
+    # Value: ``lam``; derivatives (any order, any input): those of a - (a+b) x.
+    lam = sg(lam) + (a - sg(a)) * sg(y) - (b - sg(b)) * sg(x) - (a + b) * (x - sg(x))
+    return 1.0 + lam, b / a, 1.0 + 1.0 / a, 1.0 + y
+
+
+def _bfrac_step(a, b, x, consts, n, state):
+    """One step of DiDonato & Morris' BFRAC recurrence (n >= 1, may be traced)."""
+    c, c0, c1, yp1 = consts
+    an, bn, anp1, bnp1 = state
+    t = n / a
+    w = n * (b - n) * x
+    s = a + 2.0 * n - 1.0
+    pp = 1.0 + (n - 1.0) / a
+    e = a / s
+    alpha = pp * (pp + c0) * e * e * (w * x)
+    beta = n + w / s + (t + 1.0) / (c1 + t + t) * (c + n * yp1)
+    an, anp1 = anp1, alpha * an + beta * anp1
+    bn, bnp1 = bnp1, alpha * bn + beta * bnp1
+    return an, bn, anp1, bnp1
+
+
+def _rescale(state):
+    sc = jax.lax.stop_gradient(1.0 / state[3])
+    return tuple(v * sc for v in state)
+
+
+def _cf(a, b, x, y, lam, n):
+    """(F_n, F_{n-2}): convergents of DiDonato & Morris' continued fraction (TOMS 708 BFRAC),
+    ``I_x(a, b) = q_t F / a`` with ``q_t = x^a (1-x)^b / B(a, b)``, ``λ = a - (a+b) x``."""
+    consts = _bfrac_setup(a, b, x, y, lam)
+    state = (jnp.zeros_like(x), jnp.ones_like(x), jnp.ones_like(x), consts[0] / consts[2])
+
+    def body(j, st):
+        return _rescale(_bfrac_step(a, b, x, consts, (j + 1).astype(x.dtype), st))
+
+    # A rolled loop: unrolled, XLA's fusion of this recurrence compiles very slowly.
+    state = jax.lax.fori_loop(0, n - 2, body, state, unroll=2)
+    old = state[2] / state[3]
+    for j in (n - 1, n):
+        state = _bfrac_step(a, b, x, consts, float(j), state)
+    return a * state[2] / state[3], a * old
+
+
+def _cf_deep(a, b, x, y, lam, n):
+    """The same continued fraction with n steps in a ``fori_loop`` (used only when some element
+    of the batch needs it)."""
+    consts = _bfrac_setup(a, b, x, y, lam)
+    state = (jnp.zeros_like(x), jnp.ones_like(x), jnp.ones_like(x), consts[0] / consts[2])
+
+    def body(j, st):
+        return _rescale(_bfrac_step(a, b, x, consts, (j + 1).astype(x.dtype), st))
+
+    state = jax.lax.fori_loop(0, n, body, state)
+    return a * state[2] / state[3]
+
+
+def _nr_term(a, b, x, j):
+    """Partial numerator d_j of Numerical Recipes' form I = q_t / a / (1 + d1/(1 + d2/...))."""
+    m = j // 2
+    if isinstance(j, int):
+        odd = j % 2 == 1
+    else:
+        odd = None
+    if odd is None:  # traced j (deep loop): both, selected
+        mf = m.astype(x.dtype)
+        d_odd = -(a + mf) * (a + b + mf) * x / ((a + 2 * mf) * (a + 2 * mf + 1))
+        d_even = mf * (b - mf) * x / ((a + 2 * mf - 1) * (a + 2 * mf))
+        return jnp.where(j % 2 == 1, d_odd, d_even)
+    if odd:
+        return -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))
+    return m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m))
+
+
+def _cf_nr(a, b, x, y, lam, n):
+    """(F_n, F_{n-2}) of Numerical Recipes' even/odd continued fraction (forward recurrence,
+    unrolled; used in float32, where it is the more accurate of the two forms)."""
+    del y, lam
+
+    def body(i, st):
+        m = jnp.asarray(i).astype(x.dtype)
+        for k in range(2):  # steps j = 2m + 1 (odd), 2m + 2 (even)
+            a_prev, a_cur, b_prev, b_cur = st
+            if k == 0:
+                dj = -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))
+            else:
+                dj = (m + 1) * (b - m - 1) * x / ((a + 2 * m + 1) * (a + 2 * m + 2))
+            st = (a_cur, a_cur + dj * a_prev, b_cur, b_cur + dj * b_prev)
+        sc = jax.lax.stop_gradient(1.0 / st[1])
+        return tuple(v * sc for v in st)
+
+    one, zero = jnp.ones_like(x), jnp.zeros_like(x)
+    st = jax.lax.fori_loop(0, n // 2 - 1, body, (one, one, zero, one))
+    c_old = st[3] / st[1]
+    st = body(jnp.asarray(n // 2 - 1), st)
+    return st[3] / st[1], c_old
+
+
+def _cf_nr_deep(a, b, x, y, lam, n):
+    """Numerical Recipes' continued fraction with n partial numerators, backwards in a loop."""
+    del y, lam
+
+    def body(i, carry):
+        num, den = carry
+        j = n - i
+        num, den = num + _nr_term(a, b, x, j) * den, num
+        sc = jax.lax.stop_gradient(1.0 / num)
+        return num * sc, den * sc
+
+    one = jnp.ones_like(x)
+    num, den = jax.lax.fori_loop(0, n, body, (one, one))
+    return den / num
+
+
+def _with_partials(fn, a, b, *args):
+    """(f, ∂f/∂a, ∂f/∂b) of f = fn(a, b, *args) by forward-mode autodiff of the recurrence."""
+
+    def f(a, b):
+        return fn(a, b, *args)
+
+    one, zero = jnp.ones_like(a), jnp.zeros_like(a)
+    v, da = jax.jvp(f, (a, b), (one, zero))
+    _, db = jax.jvp(f, (a, b), (zero, one))
+    return v, da, db
+
+
+def _prepare(a, b, t):
+    valid = (a > 0) & (b > 0) & jnp.isfinite(a) & jnp.isfinite(b) & ~jnp.isnan(t)
+    a_c = jnp.where(valid, a, 1.0)
+    b_c = jnp.where(valid, b, 1.0)
+    t_fin = jnp.isfinite(t)
+    t_c = jnp.where(t_fin, t, 0.0)
+    return valid, a_c, b_c, t_c, t_fin
+
+
+@functools.partial(jax.jit, static_argnames="need_d")
+def _core(a, b, t_in, need_d):
+    """Return (I, 1 - I, h_a, h_b, log q_t, valid) for same-shape float arrays; h_* are None
+    unless ``need_d``.  The smaller tail is always the one computed directly."""
+    cfg = _cfg(a.dtype)
+    valid, a, b, t, t_fin = _prepare(a, b, t_in)
+    sh = _shared(a, b, t, cfg)
+    # Orientation: the lower tail (x below the mean) of (a', b', x') = (a, b, x) or (b, a, 1-x).
+    swap = sh["d"] > 0
+    a1 = jnp.where(swap, b, a)
+    b1 = jnp.where(swap, a, b)
+    log_x1 = jnp.where(swap, sh["log_y"], sh["log_x"])
+    log_y1 = jnp.where(swap, sh["log_x"], sh["log_y"])
+    lx1 = jnp.where(swap, sh["ly"], sh["lx"])
+    ly1 = jnp.where(swap, sh["lx"], sh["ly"])
+    lmd1_a1 = jnp.where(swap, sh["lmd1_b"], sh["lmd1_a"])
+    lmd1_b1 = jnp.where(swap, sh["lmd1_a"], sh["lmd1_b"])
+    x1 = jnp.exp(log_x1)
+    r = sh["r"]
+
+    use_series = (x1 <= cfg.x_series) & (x1 * r <= cfg.x_series * (a1 + 1.0))
+    xs = jnp.where(use_series, x1, 0.0)
+    xc = jnp.where(use_series, 0.5 * a1 / r, x1)
+    yc = jnp.where(use_series, 1.0 - xc, jnp.exp(log_y1))
+    lam = jnp.where(use_series, 0.5 * a1, -a1 * jnp.expm1(lx1))  # a' - (a'+b') x' >= 0
+    cf_fn, deep_fn = (_cf, _cf_deep) if cfg.bfrac else (_cf_nr, _cf_nr_deep)
+    if need_d:
+        fs, fs_a, fs_b = _with_partials(_series, a1, b1, xs, cfg.n_series)
+        (fc, fc2), (fc_a, fc2_a), (fc_b, fc2_b) = _with_partials(
+            cf_fn, a1, b1, xc, yc, lam, cfg.n_cf
+        )
+        err = jnp.abs(fc - fc2) / fc
+        err = err + jnp.abs(fc_a - fc2_a) / (jnp.abs(fc_a) + fc)
+        err = err + jnp.abs(fc_b - fc2_b) / (jnp.abs(fc_b) + fc)
+    else:
+        fs = _series(a1, b1, xs, cfg.n_series)
+        fc, fc2 = cf_fn(a1, b1, xc, yc, lam, cfg.n_cf)
+        err = jnp.abs(fc - fc2) / fc
+    # Elements whose short continued fraction has not converged (large a and b near the mean,
+    # small b with x near 1): a deep one, evaluated only when the batch holds such an element.
+    deep = ~use_series & valid & t_fin & ~(err <= cfg.cf_tol)
+
+    def run_deep(args):
+        a_, b_, x_, y_, l_ = args
+        a_ = jnp.where(deep, a_, 1.0)
+        b_ = jnp.where(deep, b_, 1.0)
+        x_ = jnp.where(deep, x_, 0.25)
+        y_ = jnp.where(deep, y_, 0.75)
+        l_ = jnp.where(deep, l_, 0.5)
+        if need_d:
+            return _with_partials(deep_fn, a_, b_, x_, y_, l_, cfg.n_deep)
+        return deep_fn(a_, b_, x_, y_, l_, cfg.n_deep)
+
+    def skip(args):
+        return (fc, fc_a, fc_b) if need_d else fc
+
+    deep_out = jax.lax.cond(jnp.any(deep), run_deep, skip, (a1, b1, xc, yc, lam))
+    if need_d:
+        fd, fd_a, fd_b = deep_out
+        fc = jnp.where(deep, fd, fc)
+        f_a = jnp.where(use_series, fs_a, jnp.where(deep, fd_a, fc_a))
+        f_b = jnp.where(use_series, fs_b, jnp.where(deep, fd_b, fc_b))
+    else:
+        fc = jnp.where(deep, deep_out, fc)
+    f = jnp.where(use_series, fs, fc)
+    log_q = sh["log_q"]
+    tail = jnp.exp(log_q) * f / a1  # I_{x'}(a', b'), the smaller tail
+
+    i_val = jnp.where(swap, 1.0 - tail, tail)
+    i_cmp = jnp.where(swap, tail, 1.0 - tail)
+    h_a = h_b = None
+    if need_d:
+        # ∂ log(q_t / a')/∂a' = log x' - ψ(a'+1) + ψ(a'+b') and ∂ log q_t/∂b' likewise.
+        # (lmd = log - ψ, lmd1(z) = log z - ψ(z + 1) = lmd(z) - 1/z.)
+        lmd_r = sh["lmd1_r"] + 1.0 / r
+        l_b = ly1 + _lmd_diff(b1, a1, lmd1_b1 + 1.0 / b1, lmd_r)
+        d_a = _lmd_diff(a1, b1, lmd1_a1 + 1.0 / a1, lmd_r)
+        l_a = lx1 + jnp.where(b1 <= a1, d_a - 1.0 / a1, lmd1_a1 - lmd_r)
+        g_a = (l_a * f + f_a) / a1
+        g_b = (l_b * f + f_b) / a1
+        h_a = jnp.where(swap, -g_b, g_a)
+        h_b = jnp.where(swap, -g_a, g_b)
+        h_a = jnp.where(t_fin & valid, h_a, 0.0)
+        h_b = jnp.where(t_fin & valid, h_b, 0.0)
+    # Limits: t = ±inf.
+    up = t_in > 0
+    i_val = jnp.where(t_fin, i_val, jnp.where(up, 1.0, 0.0))
+    i_cmp = jnp.where(t_fin, i_cmp, jnp.where(up, 0.0, 1.0))
+    log_q = jnp.where(t_fin, log_q, -jnp.inf)
+    return i_val, i_cmp, h_a, h_b, log_q, valid
+
+
+@jax.jit
+def _log_density(a, b, t):
+    """log q_t with the validity masks (differentiable by plain autodiff)."""
+    valid, a_c, b_c, t_c, t_fin = _prepare(a, b, t)
+    out = _shared(a_c, b_c, t_c, _cfg(a.dtype))["log_q"]
+    out = jnp.where(t_fin, out, -jnp.inf)
+    return jnp.where(valid, out, jnp.nan)
+
+
+def log_beta_logit_density(a, b, t):
+    """Log density of ``t = logit(x) = log(x/(1-x))`` for ``x ~ Beta(a, b)``.
+
+    ``log q_t(t) = a log x + b log(1-x) - log B(a, b)`` with ``log x = -softplus(-t)``,
+    ``log(1-x) = -softplus(t)``, evaluated as ``-(a+b) κ(d) + ½ log(a b / (2π(a+b))) +
+    stirlerr(a+b) - stirlerr(a) - stirlerr(b)`` (``d = t - log(a/b)``, ``κ`` the Kullback-Leibler
+    function of the module doc), so that it stays accurate to a few ulps of its own size for
+    ``a, b`` up to ``1e4`` and beyond.  ``t = ±inf`` gives ``-inf``; invalid ``a, b`` give NaN.
+    Plain autodiff through it is correct to any order.
+
+    Example:
+        >>> from ml_networks_jax.special.beta import log_beta_logit_density
+        >>> round(float(log_beta_logit_density(2.0, 3.0, 0.0)), 5)  # log(12 / 32)
+        -0.98083
+    """
+    dtype, (a, b, t) = _promote(a, b, t)
+    return _log_density(a, b, t).astype(dtype)
+
+
+def betainc_logit_tangent(a, b, t):
+    """``(h_a, h_b) = (∂I/∂a, ∂I/∂b) / q_t(t)`` at ``x = σ(t)``, ``I = I_x(a, b)``.
+
+    ``q_t = exp(log_beta_logit_density(a, b, t))`` is the density of ``t``, so the implicit
+    gradient of a logit-space Beta draw ``t`` is ``dt/da = -h_a``, ``dt/db = -h_b``.  Computed in
+    this scaled form directly (no division by a density that may underflow), from the smaller tail
+    (``I_x(a, b) = 1 - I_{1-x}(b, a)``).  ``t = ±inf`` gives ``(0, 0)``; invalid input NaN.
+
+    Example:
+        >>> from ml_networks_jax.special.beta import betainc_logit_tangent
+        >>> h_a, h_b = betainc_logit_tangent(1.0, 1.0, 0.0)  # x = 1/2: ∓ x log x / (x (1-x))
+        >>> round(float(h_a), 5), round(float(h_b), 5)
+        (-1.38629, 1.38629)
+    """
+    dtype, (a, b, t) = _promote(a, b, t)
+    _, _, h_a, h_b, _, valid = _core(a, b, t, need_d=True)
+    h_a = jnp.where(valid, h_a, jnp.nan)
+    h_b = jnp.where(valid, h_b, jnp.nan)
+    return h_a.astype(dtype), h_b.astype(dtype)
+
+
+def _is_zero(v):
+    return isinstance(v, SymbolicZero)
+
+
+@functools.partial(jax.custom_jvp)
+def _betainc_logit(a, b, t):
+    i, _, _, _, _, valid = _core(a, b, t, need_d=False)
+    return jnp.where(valid, i, jnp.nan)
+
+
+def _betainc_logit_jvp(primals, tangents):
+    """dI = q_t (h_a da + h_b db + dt), from differentiable JAX operations."""
+    a, b, t = primals
+    da, db, dt = tangents
+    i, _, _, _, log_q, valid = _core(a, b, t, need_d=False)
+    dens = jnp.where(valid, jnp.exp(log_q), jnp.nan)
+    rate = jnp.zeros_like(i)
+    if not (_is_zero(da) and _is_zero(db)):
+        _, _, h_a, h_b, _, _ = _core(a, b, t, need_d=True)
+        if not _is_zero(da):
+            rate = rate + jnp.where(valid, h_a, 0.0) * jnp.asarray(da, i.dtype)
+        if not _is_zero(db):
+            rate = rate + jnp.where(valid, h_b, 0.0) * jnp.asarray(db, i.dtype)
+    if not _is_zero(dt):
+        rate = rate + jnp.asarray(dt, i.dtype)
+    return jnp.where(valid, i, jnp.nan), dens * rate
+
+
+_betainc_logit.defjvp(_betainc_logit_jvp, symbolic_zeros=True)
+
+
+def betainc_logit(a, b, t):
+    """Regularized incomplete beta ``I_x(a, b)`` at ``x = σ(t) = 1/(1 + e^-t)``.
+
+    Exact where ``σ(t)`` rounds to 0 or 1 (the smaller tail is computed directly;
+    ``betainc_logit(b, a, -t) = 1 - betainc_logit(a, b, t)`` keeps full relative accuracy for
+    the upper tail).  ``jax.custom_jvp`` in all three arguments: ``∂I/∂t = q_t(t)`` (the density
+    of ``t``), ``∂I/∂a = q_t h_a``, ``∂I/∂b = q_t h_b`` (:func:`betainc_logit_tangent`); higher
+    derivatives by autodiff of that rule.
+
+    Example:
+        >>> from ml_networks_jax.special.beta import betainc_logit
+        >>> round(float(betainc_logit(2.0, 3.0, 0.0)), 6)  # I_{1/2}(2, 3) = 11/16
+        0.6875
+    """
+    dtype, (a, b, t) = _promote(a, b, t)
+    return _betainc_logit(a, b, t).astype(dtype)
+
+
+@jax.custom_jvp
+def _betainc_x(a, b, x):
+    inside = (x > 0) & (x < 1)
+    xs = jnp.where(inside, x, 0.5)
+    t = jnp.log(xs) - jnp.log1p(-xs)
+    i, _, _, _, _, valid = _core(a, b, t, need_d=False)
+    edge = jnp.where(x == 0, 0.0, jnp.where(x == 1, 1.0, jnp.nan))
+    return jnp.where(valid & ~jnp.isnan(x), jnp.where(inside, i, edge), jnp.nan)
+
+
+@_betainc_x.defjvp
+def _betainc_x_jvp(primals, tangents):
+    """dI = q_t (h_a da + h_b db) + q_x dx with q_x = q_t / (x (1 - x)) the density of x."""
+    a, b, x = primals
+    da, db, dx = tangents
+    value = _betainc_x(a, b, x)
+    inside = (x > 0) & (x < 1)
+    xs = jnp.where(inside, x, 0.5)
+    log_x, log_y = jnp.log(xs), jnp.log1p(-xs)
+    t = log_x - log_y
+    valid = (a > 0) & (b > 0) & jnp.isfinite(a) & jnp.isfinite(b) & ~jnp.isnan(x)
+    _, _, _, _, log_q, _ = _core(a, b, t, need_d=False)
+    dens_t = jnp.where(inside, jnp.exp(log_q), 0.0)
+    dens_t = jnp.where(valid, dens_t, jnp.nan)
+    out = jnp.zeros_like(value)
+    if not (_is_zero(da) and _is_zero(db)):
+        _, _, h_a, h_b, _, _ = _core(a, b, t, need_d=True)
+        if not _is_zero(da):
+            out = out + dens_t * jnp.where(inside, h_a, 0.0) * jnp.asarray(da, value.dtype)
+        if not _is_zero(db):
+            out = out + dens_t * jnp.where(inside, h_b, 0.0) * jnp.asarray(db, value.dtype)
+    if not _is_zero(dx):
+        # Density of x; at the edges its limit (inf, a B-dependent constant or 0).
+        dens_x = jnp.exp(log_q - log_x - log_y)
+        ac = jnp.where(valid, a, 1.0)
+        bc = jnp.where(valid, b, 1.0)
+        at0 = jnp.where(ac < 1, jnp.inf, jnp.where(ac == 1, bc, 0.0))
+        at1 = jnp.where(bc < 1, jnp.inf, jnp.where(bc == 1, ac, 0.0))
+        dens_x = jnp.where(inside, dens_x, jnp.where(x <= 0, at0, at1))
+        dens_x = jnp.where(valid & (x >= 0) & (x <= 1), dens_x, jnp.nan)
+        out = out + dens_x * jnp.asarray(dx, value.dtype)
+    return value, out
+
+
+_betainc_x.defjvp(_betainc_x_jvp, symbolic_zeros=True)
+
+
+def betainc(a, b, x):
+    """Regularized incomplete beta ``I_x(a, b)`` for ``x`` in ``[0, 1]`` (``I_0 = 0``,
+    ``I_1 = 1`` exactly; NaN outside), with a ``jax.custom_jvp`` in ``a``, ``b`` and ``x``.
+
+    Built on :func:`betainc_logit` at ``t = log x - log1p(-x)``.
+
+    Example:
+        >>> from ml_networks_jax.special.beta import betainc
+        >>> round(float(betainc(2.0, 3.0, 0.5)), 6)
+        0.6875
+    """
+    dtype, (a, b, x) = _promote(a, b, x)
+    return _betainc_x(a, b, x).astype(dtype)

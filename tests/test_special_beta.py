@@ -1,0 +1,237 @@
+"""Tests of ml_networks_jax.special.beta against mpmath.
+
+Run in float32 (default) and in float64 (``JAX_ENABLE_X64=1``): the dtype under test follows
+``jax.config.jax_enable_x64``.  The references are computed by mpmath quadrature of the logit-space
+density (``mp.betainc`` itself needs minutes near the mean for a = b = 1e4), at the binary values
+of the inputs in the dtype under test: ``I = ∫ q_t``, ``∂I/∂a = ∫ q_t (log σ(s) - ψ(a) + ψ(a+b))``
+over the smaller tail.  ``MNJ_FULL=1`` widens the grid.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import mpmath as mp
+import numpy as np
+import pytest
+import scipy.special as sc
+from conftest import FULL
+from jax.test_util import check_grads
+
+from ml_networks_jax.special.beta import (
+    betainc,
+    betainc_logit,
+    betainc_logit_tangent,
+    log_beta_logit_density,
+)
+
+X64 = bool(jax.config.jax_enable_x64)
+DTYPE = np.float64 if X64 else np.float32
+EPS = float(np.finfo(DTYPE).eps)
+# Tolerance table.  value_k: relative error of the smaller tail <= value_k eps (1 + condition
+# number w.r.t. relative perturbations of a, b and t -- input rounding alone costs that much).
+# dtda: relative error of dt/da = -h_a and dt/db = -h_b (the implicit-gradient target).
+TOL = {
+    np.float32: dict(value_k=50.0, dtda=1e-5, logq_k=50.0),
+    np.float64: dict(value_k=50.0, dtda=1e-10, logq_k=50.0),
+}[DTYPE]
+# Known float32 limits (module doc): for max(a, b) >= 100 the float32 continued fraction loses
+# accuracy (gradients to ~5e-3 near the mean of a = b = 1e4), and with a ratio max/min >= 10 on
+# the side of the larger parameter ("corner") much more (value ~1e-3, gradient up to ~0.3).
+# float64 meets the targets everywhere on the grid.
+TOL_LARGE = dict(value=3e-3, dtda=5e-3) if not X64 else dict(value=0.0, dtda=1e-10)
+TOL_CORNER = dict(value=3e-3, dtda=0.5) if not X64 else dict(value=0.0, dtda=1e-10)
+
+GRID = np.logspace(-3, 4, 8 if FULL else 4)
+QUANTILES = np.array([1e-4, 0.01, 0.2, 0.5, 0.8, 0.99, 1 - 1e-4] if FULL else [1e-4, 0.3, 0.97])
+
+
+def _logit_quantile(a, b, q):
+    """logit of the q-quantile of Beta(a, b), also where the quantile rounds to 0 or 1."""
+    with np.errstate(all="ignore"):
+        x = sc.betaincinv(a, b, q)
+        y = sc.betaincinv(b, a, 1.0 - q)
+        if x < 0.5:
+            if x > 1e-300:
+                return math.log(x) - math.log1p(-x)
+            return (math.log(q) + math.log(a) + sc.betaln(a, b)) / a  # I ≈ x^a / (a B)
+        if y > 1e-300:
+            return math.log1p(-y) - math.log(y)
+        return -(math.log1p(-q) + math.log(b) + sc.betaln(a, b)) / b
+
+
+def _mp_reference(a, b, t):
+    """(smaller tail, is_upper, ∂I/∂a, ∂I/∂b, log q_t) at the binary values a, b, t."""
+    a, b, t = mp.mpf(float(a)), mp.mpf(float(b)), mp.mpf(float(t))
+    r = a + b
+    log_beta = mp.loggamma(a) + mp.loggamma(b) - mp.loggamma(r)
+    ca, cb = mp.digamma(r) - mp.digamma(a), mp.digamma(r) - mp.digamma(b)
+
+    def parts(s):
+        lx, ly = -mp.log1p(mp.exp(-s)), -mp.log1p(mp.exp(s))
+        return mp.exp(a * lx + b * ly - log_beta), lx, ly
+
+    mode, width = mp.log(a / b), mp.sqrt(1 / a + 1 / b)
+    upper = t > mode
+    pts = [mode + k * width for k in (-60, -20, -8, -3, -1, 0, 1, 3, 8, 20, 60)]
+    if upper:
+        iv = [t, *[p for p in pts if p > t], mp.inf]
+    else:
+        iv = [-mp.inf, *[p for p in pts if p < t], t]
+    i0 = mp.quad(lambda s: parts(s)[0], iv)
+    ia = mp.quad(lambda s: (lambda q, lx, ly: q * (lx + ca))(*parts(s)), iv)
+    ib = mp.quad(lambda s: (lambda q, lx, ly: q * (ly + cb))(*parts(s)), iv)
+    sign = -1 if upper else 1
+    log_q = a * -mp.log1p(mp.exp(-t)) + b * -mp.log1p(mp.exp(t)) - log_beta
+    return float(i0), bool(upper), float(sign * ia), float(sign * ib), float(log_q)
+
+
+def _build_reference():
+    rows = []
+    with mp.workdps(20):
+        for a in GRID.astype(DTYPE):
+            for b in GRID.astype(DTYPE):
+                for q in QUANTILES:
+                    t = DTYPE(_logit_quantile(float(a), float(b), float(q)))
+                    rows.append((a, b, t, *_mp_reference(a, b, t)))
+    return np.array(rows, dtype=np.float64)
+
+
+REF = _build_reference()
+A_IN, B_IN, T_IN = (REF[:, i].astype(DTYPE) for i in range(3))
+I_REF, UPPER, DA_REF, DB_REF, LOGQ_REF = REF[:, 3:].T
+UPPER = UPPER > 0
+Q_T = np.exp(LOGQ_REF)
+# Condition number of the smaller tail w.r.t. relative perturbations of a, b and t.
+COND = (np.abs(REF[:, 0] * DA_REF) + np.abs(REF[:, 1] * DB_REF) + np.abs(REF[:, 2]) * Q_T) / I_REF
+_HI, _LO = np.maximum(REF[:, 0], REF[:, 1]), np.minimum(REF[:, 0], REF[:, 1])
+_HEAVY_SIDE = np.where(REF[:, 0] > REF[:, 1], ~UPPER, UPPER)
+LARGE = _HI >= 100
+CORNER = LARGE & (_HI >= 10 * _LO) & _HEAVY_SIDE
+
+
+def test_smaller_tail_vs_mpmath():
+    lower = np.asarray(jax.jit(betainc_logit)(A_IN, B_IN, T_IN), np.float64)
+    upper = np.asarray(jax.jit(betainc_logit)(B_IN, A_IN, -T_IN), np.float64)
+    tail = np.where(UPPER, upper, lower)
+    err = np.abs(tail / I_REF - 1.0)
+    bound = TOL["value_k"] * EPS * (1.0 + COND)
+    bound = np.where(CORNER, np.maximum(bound, TOL_CORNER["value"]), bound)
+    assert np.all(err <= bound), (np.max(err / bound), REF[np.argmax(err / bound), :3])
+    # The complement is consistent (absolute accuracy).
+    np.testing.assert_allclose(lower + upper, 1.0, atol=20 * EPS)
+
+
+def test_implicit_gradients_vs_mpmath():
+    """dt/da = -h_a = -(∂I/∂a)/q_t and dt/db = -h_b, the implicit gradient of a logit draw."""
+    h_a, h_b = jax.jit(betainc_logit_tangent)(A_IN, B_IN, T_IN)
+    for h, ref in ((h_a, DA_REF / Q_T), (h_b, DB_REF / Q_T)):
+        err = np.abs(np.asarray(h, np.float64) / ref - 1.0)
+        bound = np.where(
+            CORNER, TOL_CORNER["dtda"], np.where(LARGE, TOL_LARGE["dtda"], TOL["dtda"])
+        )
+        assert np.all(err <= bound), (np.max(err / bound), REF[np.argmax(err / bound), :3])
+
+
+def test_log_density_vs_mpmath():
+    lq = np.asarray(jax.jit(log_beta_logit_density)(A_IN, B_IN, T_IN), np.float64)
+    x = sc.expit(REF[:, 2])
+    # Rounding d = t - log(a/b) costs |∂ log q/∂t| eps (1 + |log(a/b)|).
+    slope = np.abs(REF[:, 0] * (1 - x) - REF[:, 1] * x)
+    scale = 1.0 + np.abs(LOGQ_REF) + slope * (1.0 + np.abs(np.log(REF[:, 0] / REF[:, 1])))
+    assert np.all(np.abs(lq - LOGQ_REF) <= TOL["logq_k"] * EPS * scale)
+
+
+def test_custom_jvp_matches_tangent_and_density():
+    f = jax.jit(jax.vmap(jax.grad(betainc_logit, argnums=(0, 1, 2))))
+    da, db, dt = (np.asarray(v, np.float64) for v in f(A_IN, B_IN, T_IN))
+    ok = Q_T > 1e3 * np.finfo(DTYPE).tiny
+    scale = 1.0 + np.abs(LOGQ_REF[ok])
+    np.testing.assert_array_less(np.abs(dt[ok] / Q_T[ok] - 1), 200 * EPS * scale)
+    good = ok & ~LARGE
+    for d, ref in ((da, DA_REF), (db, DB_REF)):
+        err = np.abs(d[good] / ref[good] - 1)
+        assert np.all(err <= TOL["dtda"] + 200 * EPS * scale[good[ok]])
+
+
+def test_symmetry_and_scipy_agreement():
+    a = jnp.asarray([0.5, 2.0, 3.0, 30.0, 0.1, 7.0], DTYPE)
+    b = jnp.asarray([0.5, 3.0, 1.0, 40.0, 5.0, 0.2], DTYPE)
+    x = jnp.asarray([0.1, 0.5, 0.9, 0.45, 0.01, 0.99], DTYPE)
+    i = np.asarray(betainc(a, b, x), np.float64)
+    j = np.asarray(betainc(b, a, 1 - x), np.float64)
+    np.testing.assert_allclose(i + j, 1.0, atol=20 * EPS)
+    ref = np.asarray(jax.scipy.special.betainc(a, b, x), np.float64)
+    np.testing.assert_allclose(i, ref, rtol=1e-12 if X64 else 2e-5)
+    t = jnp.log(x) - jnp.log1p(-x)
+    np.testing.assert_allclose(np.asarray(betainc_logit(a, b, t)), i, rtol=1e-12 if X64 else 2e-5)
+
+
+POINTS = [(3.0, 2.0, 0.2)] + (
+    [(0.5, 0.7, -1.0), (20.0, 30.0, -0.3), (0.05, 4.0, -30.0)] if FULL else []
+)
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_check_grads_logit(point):
+    tol = 1e-5 if X64 else 3e-2
+    check_grads(jax.jit(betainc_logit), point, order=2 if X64 else 1, modes=["fwd", "rev"],
+                atol=tol, rtol=tol)  # fmt: skip
+
+
+@pytest.mark.skipif(not FULL, reason="compile-heavy: MNJ_FULL=1")
+def test_check_grads_x_and_density():
+    tol = 1e-5 if X64 else 3e-2
+    check_grads(jax.jit(betainc), (2.5, 1.5, 0.3), order=2 if X64 else 1, modes=["fwd", "rev"],
+                atol=tol, rtol=tol)  # fmt: skip
+    check_grads(log_beta_logit_density, (4.0, 0.5, 1.3), order=2, modes=["fwd", "rev"],
+                atol=tol, rtol=tol)  # fmt: skip
+
+
+@pytest.mark.skipif(not (X64 and FULL), reason="float64 finite differences, MNJ_FULL=1")
+def test_second_derivatives_vs_finite_differences():
+    pts = jnp.asarray([(0.5, 0.7, -1.0), (3.0, 2.0, 0.2), (20.0, 30.0, -0.3), (1.5, 9.0, 1.0)])
+    f = lambda v: betainc_logit(v[0], v[1], v[2])  # noqa: E731
+    grad = jax.jit(jax.vmap(jax.grad(f)))
+    hess = np.asarray(jax.jit(jax.vmap(jax.hessian(f)))(pts))
+    for i in range(3):
+        e = np.zeros(pts.shape)
+        e[:, i] = 1e-5
+        fd = (np.asarray(grad(pts + e)) - np.asarray(grad(pts - e))) / 2e-5
+        scale = np.abs(fd).max(axis=1, keepdims=True)
+        assert np.all(np.abs(hess[:, :, i] - fd) <= 1e-5 * np.abs(fd) + 1e-7 * scale)
+
+
+def test_edges_nan_and_dtypes():
+    nan = float("nan")
+    assert float(betainc(2.0, 3.0, 0.0)) == 0.0 and float(betainc(2.0, 3.0, 1.0)) == 1.0
+    assert float(betainc_logit(2.0, 3.0, -jnp.inf)) == 0.0
+    assert float(betainc_logit(2.0, 3.0, jnp.inf)) == 1.0
+    # x rounds to 0 / 1 in the dtype, the logit form keeps the tail.
+    v = float(betainc_logit(0.5, 0.5, -60.0))  # I = (2/π) asin(sqrt x), x = σ(-60)
+    assert v > 0 and abs(v / (2 / math.pi * math.exp(-30.0)) - 1) < 1e-5
+    for args in ((nan, 1.0, 0.0), (1.0, nan, 0.0), (1.0, 1.0, nan), (-1.0, 1.0, 0.0)):
+        assert np.isnan(float(betainc_logit(*args)))
+        assert np.isnan(float(log_beta_logit_density(*args)))
+        assert all(np.isnan(float(h)) for h in betainc_logit_tangent(*args))
+    for args in ((nan, 1.0, 0.5), (1.0, 1.0, nan), (1.0, 1.0, 1.5), (0.0, 1.0, 0.5)):
+        assert np.isnan(float(betainc(*args)))
+    if FULL:  # compile-heavy
+        g = jax.grad(betainc_logit, argnums=(0, 1, 2))(nan, 1.0, 0.0)
+        assert all(np.isnan(float(u)) for u in g)
+        g = jax.grad(betainc, argnums=(0, 1, 2))(2.0, 3.0, 0.0)  # finite at the edge
+        assert all(np.isfinite(float(u)) for u in g)
+    assert betainc_logit(1, 1, 0).dtype == (jnp.float64 if X64 else jnp.float32)
+    for dt in (jnp.bfloat16, jnp.float16, jnp.float32):
+        out = betainc(jnp.asarray(2.0, dt), jnp.asarray(3.0, dt), jnp.asarray(0.5, dt))
+        assert out.dtype == dt and abs(float(out) - 0.6875) < 1e-2
+        h = betainc_logit_tangent(
+            jnp.asarray([2.0], dt), jnp.asarray(3.0, dt), jnp.asarray(0.0, dt)
+        )
+        assert h[0].dtype == dt and h[0].shape == (1,)
+    p = betainc(
+        jnp.asarray([[0.5], [2.0]], DTYPE), jnp.asarray(3.0, DTYPE), jnp.asarray([0.2, 0.7], DTYPE)
+    )
+    assert p.shape == (2, 2)
