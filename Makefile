@@ -39,7 +39,7 @@ test-full: $(VENV)/.installed
 bench: $(BENCH_VENV)/.installed
 	$(BENCH_PY) -m benchmarks.run
 
-bench-quick: $(BENCH_VENV)/.installed
+bench-quick: $(BENCH_VENV)/.installed  ## N = 32,768, float32 only, no batch sweep
 	$(BENCH_PY) -m benchmarks.run --quick
 
 lint: $(VENV)/.installed

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from cases import DTYPE, TOL, statistical
+from cases import DTYPE, TOL, float32_only, statistical
 from conftest import FULL
 from scipy import stats
 
@@ -109,6 +109,7 @@ def test_tiny_concentrations_give_finite_log_densities(key):
     assert bool(jnp.isfinite(grad).all())
 
 
+@float32_only
 def test_batches_jit_vmap_forward_reverse_and_dtype(key):
     alpha = jnp.asarray(np.stack([ALPHA, ALPHA[::-1]]), DTYPE)
     d = mnj.Dirichlet(alpha)

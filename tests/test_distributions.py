@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from cases import CASE_IDS, CASES, DTYPE, TOL, X64, statistical
+from cases import CASE_IDS, CASES, DTYPE, HEAVY_SECOND_ORDER, TOL, X64, float32_only, statistical
 from conftest import FULL
 from scipy import integrate, stats
 
@@ -174,6 +174,7 @@ def test_samples_pass_ks(case, key):
 # ---- 5. transformations --------------------------------------------------------------------
 
 
+@float32_only
 @cases
 def test_jit_matches_eager_and_does_not_retrace(case, key):
     traces = []
@@ -193,6 +194,7 @@ def test_jit_matches_eager_and_does_not_retrace(case, key):
     assert len(traces) == 2  # one trace for jit, one eager call
 
 
+@float32_only
 @cases
 def test_vmap_over_distribution_pytree(case, key):
     dist = case.dist()
@@ -205,6 +207,7 @@ def test_vmap_over_distribution_pytree(case, key):
         np.testing.assert_allclose(mapped[j], draw(single, keys[j]), rtol=10 * TOL["value"])
 
 
+@float32_only
 @cases
 def test_forward_and_reverse_mode_agree(case, key):
     params = {k: jnp.asarray(v, DTYPE) for k, v in case.params.items()}
@@ -224,8 +227,8 @@ def test_second_order_matches_finite_difference_of_gradient(case, key):
     The implicit gradient transports ``z`` at a fixed CDF level ``u = F(z; θ)``, so the reference
     differentiates dz/dθ between ``z(θ ± h) = F⁻¹(u; θ ± h)`` (scipy, float64).
     """
-    if case.name in ("Gamma", "InverseGamma") and not FULL:
-        pytest.skip("the Gamma rule's second order: test_gamma.py (MNJ_FULL=1 runs it here too)")
+    if case.name in HEAVY_SECOND_ORDER and not FULL:
+        pytest.skip("compile-heavy: second order of these rules runs in their own test files")
     base = {k: np.float64(v[1]) for k, v in case.params.items()}
     z0 = float(np.asarray(mnj.sample(key, case.dist())[1], np.float64))
     u = case.reference(**base).cdf(z0)
@@ -274,6 +277,7 @@ def test_dtype_is_preserved(case, key):
 # ---- 6. bad input --------------------------------------------------------------------------
 
 
+@float32_only
 @cases
 def test_nan_parameters_give_nan_not_hang(case, key):
     dist = case.dist(**{name: (np.nan,) * 3 for name in list(case.params)[:1]})

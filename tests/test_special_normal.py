@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import mpmath as mp
 import numpy as np
 import pytest
-from cases import DTYPE, X64
+from cases import DTYPE, X64, full_only
 from conftest import FULL
 from jax.test_util import check_grads
 
@@ -101,6 +101,7 @@ def test_ndtri_exp_inverts_log_ndtr():
         assert abs(dxi / float(slope) - 1) <= RTOL, (lp, xi, dxi)
 
 
+@full_only
 def test_second_order_derivatives_fwd_and_rev():
     """check_grads (forward and reverse, order 2) on all three functions at once: one compilation
     per transformation, every point as one element of the vector arguments."""

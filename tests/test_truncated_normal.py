@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import mpmath as mp
 import numpy as np
 import pytest
-from cases import DTYPE, X64, statistical
+from cases import DTYPE, X64, float32_only, full_only, statistical
 from conftest import FULL
 from jax.test_util import check_grads
 from scipy import stats
@@ -258,6 +258,7 @@ def test_pathwise_gradient_of_the_mean(key):
     assert np.all(err <= 5 * se + 1e-5 * scale), (err, se, exact)
 
 
+@float32_only
 def test_transformations(key):
     theta = [jnp.asarray(v, DTYPE) for v in (0.3, 1.2, 40.0, 41.0)]
 
@@ -278,6 +279,7 @@ def test_transformations(key):
         np.testing.assert_allclose(mapped[j], draw(single, keys[j]), rtol=1e-6)
 
 
+@full_only
 def test_second_order_matches_finite_difference_of_gradient():
     """``d²z/dθ²`` (jax.hessian through the implicit sample) against central differences of
     ``dz/dθ`` along the quantile path ``z(θ) = F⁻¹(u; θ)``."""

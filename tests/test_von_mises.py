@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from cases import DTYPE, X64, statistical
+from cases import DTYPE, X64, full_only, statistical
 from conftest import FULL
 from scipy import integrate, special, stats
 
@@ -162,6 +162,7 @@ def test_nan_parameters_give_nan_not_a_hang():
     assert np.isnan(np.asarray(z[bad])).all() and np.isnan(np.asarray(dkappa[bad])).all()
 
 
+@full_only
 def test_grad_and_hessian_through_the_sampler():
     _, ((value, grad), hess) = transformations_run()
     assert np.isfinite(float(value)) and np.isfinite(np.asarray(grad)).all()
