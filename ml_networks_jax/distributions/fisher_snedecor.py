@@ -7,7 +7,7 @@ from jax.scipy import special as jsp
 
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey, Shape
 from ml_networks_jax.distributions.base import Distribution, distribution, param
-from ml_networks_jax.distributions.beta import LogitBeta
+from ml_networks_jax.distributions.beta import LogitBeta, _log_beta
 from ml_networks_jax.special.beta import (
     betainc_logit,
     betainc_logit_tangent,
@@ -91,7 +91,7 @@ class FisherSnedecor(Distribution):
         a, b = self._broadcast(0.5 * self.df1, 0.5 * self.df2)
         return (
             jnp.log(b / a)
-            + jsp.betaln(a, b)
+            + _log_beta(a, b)
             + (1.0 - a) * jsp.digamma(a)
             - (1.0 + b) * jsp.digamma(b)
             + (a + b) * jsp.digamma(a + b)

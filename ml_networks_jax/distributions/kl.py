@@ -9,7 +9,7 @@ from jax.scipy import special as jsp
 
 from ml_networks_jax._types import Array
 from ml_networks_jax.distributions.base import Distribution
-from ml_networks_jax.distributions.beta import Beta
+from ml_networks_jax.distributions.beta import Beta, _log_beta
 from ml_networks_jax.distributions.dirichlet import Dirichlet
 from ml_networks_jax.distributions.exponential import Exponential
 from ml_networks_jax.distributions.gamma import _GammaLaw
@@ -137,8 +137,8 @@ def _kl_beta(p: Beta, q: Beta) -> Array:
     + (a_q - a_p + b_q - b_p) ψ(a_p + b_p)``."""
     ap, bp, aq, bq = p.concentration1, p.concentration0, q.concentration1, q.concentration0
     return (
-        jsp.betaln(aq, bq)
-        - jsp.betaln(ap, bp)
+        _log_beta(aq, bq)
+        - _log_beta(ap, bp)
         + (ap - aq) * jsp.digamma(ap)
         + (bp - bq) * jsp.digamma(bp)
         + (aq - ap + bq - bp) * jsp.digamma(ap + bp)

@@ -25,6 +25,7 @@ from jax.scipy import special as jsp
 
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey
 from ml_networks_jax.distributions.base import Distribution, distribution, param
+from ml_networks_jax.distributions.beta import _log_beta
 from ml_networks_jax.distributions.gamma import log_standard_gamma
 from ml_networks_jax.special.beta import betainc_logit, betainc_logit_tangent
 
@@ -140,6 +141,6 @@ class StudentT(Distribution):
         return (
             half * (jsp.digamma(half) - jsp.digamma(0.5 * df))
             + 0.5 * jnp.log(df)
-            + jsp.betaln(0.5 * df, jnp.full_like(df, 0.5))
+            + _log_beta(0.5 * df, jnp.full_like(df, 0.5))
             + jnp.log(scale)
         )
