@@ -31,7 +31,7 @@ class Dirichlet(Distribution):
     Gamma draws ``u_k = log g_k`` and are reparameterized implicitly through them. For
     concentrations below ~0.01, float32 coordinates of a draw underflow to 0; the log-space draw
     (:meth:`log_rsample`) and :meth:`sample_and_log_prob` stay exact and finite down to
-    ``α = 1e-3`` and below.
+    ``α = 1e-3``.
 
     Args:
         concentration: ``α > 0``, shape ``batch_shape + (K,)``.

@@ -81,6 +81,8 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from jax.scipy import special as jsp
 
+from ml_networks_jax.special.gamma import _promote
+
 _TWO_PI = 2.0 * math.pi
 _LOG_2PI = math.log(_TWO_PI)
 _PI_LO64 = 1.2246467991473532e-16  # π - fl64(π)
@@ -274,15 +276,6 @@ def _core(x, kappa, need_h=True):
     h_tail = jnp.where(inner, h_in, h_out)  # (∂T/∂κ)/q at x' = -|r|
     h = jnp.where(upper, -h_tail, h_tail)
     return cdf, jnp.where(valid, h, jnp.nan), log_q, valid
-
-
-def _promote(*args):
-    dtype = jnp.result_type(*args)
-    if not jnp.issubdtype(dtype, jnp.floating):
-        dtype = jnp.result_type(float)
-    compute = dtype if dtype in (jnp.float32, jnp.float64) else jnp.float32
-    arrs = jnp.broadcast_arrays(*[jnp.asarray(v, compute) for v in args])
-    return dtype, arrs
 
 
 @jax.custom_jvp
