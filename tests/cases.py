@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import FULL
+from conftest import FULL, float32_only, full_only  # noqa: F401 (re-exported)
 from scipy import stats
 
 import ml_networks_jax as mnj
@@ -22,16 +22,6 @@ DTYPE = jnp.float64 if X64 else jnp.float32
 statistical = pytest.mark.skipif(
     X64 and not FULL, reason="statistical check, run in float32 (MNJ_FULL=1: float64 too)"
 )
-
-#: Transformation checks (jit, vmap, forward vs reverse, NaN in) do not depend on the precision:
-#: the float64 run skips them unless MNJ_FULL=1.
-float32_only = pytest.mark.skipif(
-    X64 and not FULL, reason="transformation check, run in float32 (MNJ_FULL=1: float64 too)"
-)
-
-#: Checks whose compilation dominates the suite (second order through the heavier special
-#: functions); ``make test-full`` runs them, the reduced run relies on the cheaper ones beside.
-full_only = pytest.mark.skipif(not FULL, reason="compile-heavy: MNJ_FULL=1 (make test-full)")
 
 #: One table of tolerances, keyed by what is compared; the active row follows jax_enable_x64.
 TOLERANCES = {
@@ -229,3 +219,7 @@ if not FULL:
     reduced_out = ("Chi2", "InverseGamma", "FisherSnedecor", "VonMises", "TruncatedNormal")
     CASES = [c for c in CASES if c.name not in reduced_out]
 CASE_IDS = [c.name for c in CASES]
+# Beta and StudentT run their samplers under jit, jvp and vmap of grad in their own files
+# (test_beta.py, test_student_t.py, test_special_beta.py); the generic transformation layers
+# (jit vs eager, vmap over the pytree, forward vs reverse, NaN in) repeat that under MNJ_FULL=1.
+TRANSFORM_CASES = CASES if FULL else [c for c in CASES if c.name not in ("Beta", "StudentT")]

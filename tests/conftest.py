@@ -10,6 +10,17 @@ jax.config.update("jax_enable_x64", os.environ.get("JAX_ENABLE_X64", "") not in 
 
 #: Heavy sweeps run in full with MNJ_FULL=1 (``make test-full``); CI runs them reduced.
 FULL = os.environ.get("MNJ_FULL", "") not in ("", "0")
+_X64 = jax.config.jax_enable_x64
+
+#: Transformation checks (jit, vmap, forward vs reverse, NaN in) do not depend on the precision:
+#: the float64 run skips them unless MNJ_FULL=1.
+float32_only = pytest.mark.skipif(
+    _X64 and not FULL, reason="transformation check, run in float32 (MNJ_FULL=1: float64 too)"
+)
+
+#: Checks whose compilation dominates the suite (second order through the heavier special
+#: functions); ``make test-full`` runs them, the reduced run relies on the cheaper ones beside.
+full_only = pytest.mark.skipif(not FULL, reason="compile-heavy: MNJ_FULL=1 (make test-full)")
 
 
 @pytest.fixture

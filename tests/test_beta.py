@@ -6,29 +6,28 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
-from cases import DTYPE, TOL, statistical
+from cases import DTYPE, TOL, float32_only, statistical
 from scipy import stats
 
 import ml_networks_jax as mnj
 
 
 @statistical
-@pytest.mark.parametrize("a", [0.01, 0.1])
-def test_small_concentration_gradient_is_unbiased(a, key):
+def test_small_concentration_gradient_is_unbiased(key):
     """``a = b``: ``d E[x]/da = b/(a + b)² = 1/(4a)`` (25 at a = 0.01, where float32 draws sit at
-    0 or 1) within four standard errors of the per-draw gradients."""
+    0 or 1) within four standard errors of the per-draw gradients (one compiled program)."""
     n = 400_000
 
     @jax.jit
     def per_draw(a, b):
         return jax.jvp(lambda a: mnj.rsample(key, mnj.Beta(a, b), (n,)), (a,), (jnp.ones_like(a),))
 
-    x, g = per_draw(jnp.asarray(a, DTYPE), jnp.asarray(a, DTYPE))
-    assert bool(jnp.isfinite(x).all() & jnp.isfinite(g).all())
-    g = np.asarray(g, np.float64)
-    se = g.std() / np.sqrt(n)
-    assert abs(g.mean() - 1 / (4 * a)) < 4 * se, (g.mean(), se)
+    for a in (0.01, 0.1):
+        x, g = per_draw(jnp.asarray(a, DTYPE), jnp.asarray(a, DTYPE))
+        assert bool(jnp.isfinite(x).all() & jnp.isfinite(g).all())
+        g = np.asarray(g, np.float64)
+        se = g.std() / np.sqrt(n)
+        assert abs(g.mean() - 1 / (4 * a)) < 4 * se, (a, g.mean(), se)
 
 
 def test_extreme_concentrations_give_finite_draws_densities_and_gradients(key):
@@ -92,6 +91,7 @@ def _fd(cdf, z, params, name, rel=1e-6):
     return -(cdf(z, **up) - cdf(z, **down)) / (2 * h)
 
 
+@float32_only
 def test_fisher_snedecor_and_inverse_gamma_against_scipy(key):
     """The two thin compositions (full generic layers: MNJ_FULL=1): density, CDF and the
     implicit gradient of every parameter against finite differences of scipy's CDF."""

@@ -6,7 +6,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from cases import CASE_IDS, CASES, DTYPE, HEAVY_SECOND_ORDER, TOL, X64, float32_only, statistical
+from cases import (
+    CASE_IDS,
+    CASES,
+    DTYPE,
+    HEAVY_SECOND_ORDER,
+    TOL,
+    TRANSFORM_CASES,
+    X64,
+    float32_only,
+    statistical,
+)
 from conftest import FULL
 from scipy import integrate, stats
 
@@ -14,6 +24,7 @@ import ml_networks_jax as mnj
 from ml_networks_jax.implicit import reparameterize
 
 cases = pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+transform_cases = pytest.mark.parametrize("case", TRANSFORM_CASES, ids=repr)
 
 
 def _draw(case, key, n=()):
@@ -175,7 +186,7 @@ def test_samples_pass_ks(case, key):
 
 
 @float32_only
-@cases
+@transform_cases
 def test_jit_matches_eager_and_does_not_retrace(case, key):
     traces = []
 
@@ -195,7 +206,7 @@ def test_jit_matches_eager_and_does_not_retrace(case, key):
 
 
 @float32_only
-@cases
+@transform_cases
 def test_vmap_over_distribution_pytree(case, key):
     dist = case.dist()
     keys = jax.random.split(key, 3)
@@ -208,7 +219,7 @@ def test_vmap_over_distribution_pytree(case, key):
 
 
 @float32_only
-@cases
+@transform_cases
 def test_forward_and_reverse_mode_agree(case, key):
     params = {k: jnp.asarray(v, DTYPE) for k, v in case.params.items()}
 
@@ -278,7 +289,7 @@ def test_dtype_is_preserved(case, key):
 
 
 @float32_only
-@cases
+@transform_cases
 def test_nan_parameters_give_nan_not_hang(case, key):
     dist = case.dist(**{name: (np.nan,) * 3 for name in list(case.params)[:1]})
     z = jax.jit(lambda d: mnj.rsample(key, d, (3,)))(dist)

@@ -17,7 +17,7 @@ import mpmath as mp
 import numpy as np
 import pytest
 import scipy.special as sc
-from conftest import FULL
+from conftest import FULL, float32_only
 from jax.test_util import check_grads
 
 from ml_networks_jax.special.beta import (
@@ -37,12 +37,13 @@ TOL = {
     np.float32: dict(value_k=50.0, dtda=1e-5, logq_k=50.0),
     np.float64: dict(value_k=50.0, dtda=1e-10, logq_k=50.0),
 }[DTYPE]
-# Known float32 limits (module doc): for max(a, b) >= 100 the float32 continued fraction loses
-# accuracy (gradients to ~5e-3 near the mean of a = b = 1e4), and with a ratio max/min >= 10 on
-# the side of the larger parameter ("corner") much more (value ~1e-3, gradient up to ~0.3).
-# float64 meets the targets everywhere on the grid.
-TOL_LARGE = dict(value=3e-3, dtda=5e-3) if not X64 else dict(value=0.0, dtda=1e-10)
-TOL_CORNER = dict(value=3e-3, dtda=0.5) if not X64 else dict(value=0.0, dtda=1e-10)
+# Known float32 limits (module doc): with max(a, b) >= 100 the float32 results carry a cancellation
+# that grows like sqrt(max/min): 1.2e-5 for the gradients at a/b = 100 (Temme's expansion, both
+# >= 30); with the smaller parameter below 30 and a ratio >= 10 ("ratio" cases: continued
+# fraction) values to ~1e3 eps (1 + cond) and gradients to ~2e-3 (a BGRAT-type expansion would
+# be needed).  float64 meets the targets everywhere on the grid.
+TOL_LARGE = dict(dtda=2e-5 if not X64 else 1e-10)
+TOL_RATIO = dict(value_k=2e3, dtda=3e-3) if not X64 else dict(value_k=50.0, dtda=1e-10)
 
 GRID = np.logspace(-3, 4, 8 if FULL else 4)
 QUANTILES = np.array([1e-4, 0.01, 0.2, 0.5, 0.8, 0.99, 1 - 1e-4] if FULL else [1e-4, 0.3, 0.97])
@@ -107,9 +108,8 @@ Q_T = np.exp(LOGQ_REF)
 # Condition number of the smaller tail w.r.t. relative perturbations of a, b and t.
 COND = (np.abs(REF[:, 0] * DA_REF) + np.abs(REF[:, 1] * DB_REF) + np.abs(REF[:, 2]) * Q_T) / I_REF
 _HI, _LO = np.maximum(REF[:, 0], REF[:, 1]), np.minimum(REF[:, 0], REF[:, 1])
-_HEAVY_SIDE = np.where(REF[:, 0] > REF[:, 1], ~UPPER, UPPER)
 LARGE = _HI >= 100
-CORNER = LARGE & (_HI >= 10 * _LO) & _HEAVY_SIDE
+RATIO = LARGE & (_LO < 30) & (_HI >= 10 * _LO)
 
 
 def test_smaller_tail_vs_mpmath():
@@ -117,8 +117,7 @@ def test_smaller_tail_vs_mpmath():
     upper = np.asarray(jax.jit(betainc_logit)(B_IN, A_IN, -T_IN), np.float64)
     tail = np.where(UPPER, upper, lower)
     err = np.abs(tail / I_REF - 1.0)
-    bound = TOL["value_k"] * EPS * (1.0 + COND)
-    bound = np.where(CORNER, np.maximum(bound, TOL_CORNER["value"]), bound)
+    bound = np.where(RATIO, TOL_RATIO["value_k"], TOL["value_k"]) * EPS * (1.0 + COND)
     assert np.all(err <= bound), (np.max(err / bound), REF[np.argmax(err / bound), :3])
     # The complement is consistent (absolute accuracy).
     np.testing.assert_allclose(lower + upper, 1.0, atol=20 * EPS)
@@ -129,9 +128,7 @@ def test_implicit_gradients_vs_mpmath():
     h_a, h_b = jax.jit(betainc_logit_tangent)(A_IN, B_IN, T_IN)
     for h, ref in ((h_a, DA_REF / Q_T), (h_b, DB_REF / Q_T)):
         err = np.abs(np.asarray(h, np.float64) / ref - 1.0)
-        bound = np.where(
-            CORNER, TOL_CORNER["dtda"], np.where(LARGE, TOL_LARGE["dtda"], TOL["dtda"])
-        )
+        bound = np.where(RATIO, TOL_RATIO["dtda"], np.where(LARGE, TOL_LARGE["dtda"], TOL["dtda"]))
         assert np.all(err <= bound), (np.max(err / bound), REF[np.argmax(err / bound), :3])
 
 
@@ -144,6 +141,7 @@ def test_log_density_vs_mpmath():
     assert np.all(np.abs(lq - LOGQ_REF) <= TOL["logq_k"] * EPS * scale)
 
 
+@float32_only
 def test_custom_jvp_matches_tangent_and_density():
     f = jax.jit(jax.vmap(jax.grad(betainc_logit, argnums=(0, 1, 2))))
     da, db, dt = (np.asarray(v, np.float64) for v in f(A_IN, B_IN, T_IN))
@@ -184,6 +182,21 @@ def test_check_grads_logit(point):
                 atol=tol, rtol=tol)  # fmt: skip
 
 
+@pytest.mark.skipif(X64, reason="Temme's expansion is the float32 branch for large a, b")
+def test_second_order_through_temme_branch_is_symmetric_and_matches_density():
+    """Second derivatives through the asymptotic branch (min(a, b) >= 30): mixed partials agree,
+    and ∂²I/∂t∂a (through the branch's t-dependence) equals ∂q_t/∂a (from the density alone)."""
+    f = jax.jit(jax.hessian(betainc_logit, argnums=(0, 1, 2)))
+    for a, b in ((200.0, 300.0), (40.0, 4000.0)):
+        t = math.log(a / b) - 0.1  # below the mean: the lower tail
+        hess = f(a, b, t)
+        h_ab, h_ba = float(hess[0][1]), float(hess[1][0])
+        h_at, h_ta = float(hess[0][2]), float(hess[2][0])
+        dq_da = float(jax.grad(lambda a, b=b, t=t: jnp.exp(log_beta_logit_density(a, b, t)))(a))
+        assert abs(h_ab / h_ba - 1) < 1e-3, (a, b, h_ab, h_ba)
+        assert abs(h_at / dq_da - 1) < 1e-3 and abs(h_ta / dq_da - 1) < 1e-3, (h_at, h_ta, dq_da)
+
+
 @pytest.mark.skipif(not FULL, reason="compile-heavy: MNJ_FULL=1")
 def test_check_grads_x_and_density():
     tol = 1e-5 if X64 else 3e-2
@@ -207,6 +220,7 @@ def test_second_derivatives_vs_finite_differences():
         assert np.all(np.abs(hess[:, :, i] - fd) <= 1e-5 * np.abs(fd) + 1e-7 * scale)
 
 
+@float32_only
 def test_blocked_path_matches_small_batches():
     """Inputs larger than one block run in a ``lax.map`` over padded blocks: same values as small
     batches, NaN in -> NaN out, shape kept."""

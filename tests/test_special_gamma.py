@@ -14,7 +14,7 @@ import mpmath as mp
 import numpy as np
 import pytest
 import scipy.special as sc
-from conftest import FULL
+from conftest import FULL, float32_only
 from jax.test_util import check_grads
 
 from ml_networks_jax.special.gamma import (
@@ -208,6 +208,7 @@ def test_first_derivatives_pass_check_grads():
         )
 
 
+@float32_only
 def test_jit_vmap_and_jvp_consistent():
     a = jnp.asarray(A_IN)
     t = jnp.asarray(T_IN)

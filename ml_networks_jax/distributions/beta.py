@@ -138,7 +138,7 @@ class Beta(Distribution):
         >>> import jax, ml_networks_jax as mnj
         >>> def mean_draw(a):
         ...     return mnj.Beta(a, 2.0).rsample(jax.random.key(0), (20000,)).mean()
-        >>> g = jax.grad(mean_draw)(2.0)  # d/da a/(a + b) = b/(a + b)² = 0.125
+        >>> g = jax.jit(jax.grad(mean_draw))(2.0)  # d/da a/(a + b) = b/(a + b)² = 0.125
         >>> bool(abs(g - 0.125) < 0.01)
         True
     """

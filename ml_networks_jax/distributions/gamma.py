@@ -196,7 +196,8 @@ class Gamma(_GammaLaw):
 
     Example:
         >>> import jax, ml_networks_jax as mnj
-        >>> grad = jax.grad(lambda a: mnj.Gamma(a, 2.0).rsample(jax.random.key(0), (4096,)).mean())
+        >>> mean_draw = lambda a: mnj.Gamma(a, 2.0).rsample(jax.random.key(0), (4096,)).mean()
+        >>> grad = jax.jit(jax.grad(mean_draw))
         >>> round(float(grad(3.0)), 1)  # d E[z]/dα = 1/rate
         0.5
     """

@@ -106,8 +106,8 @@ class TruncatedNormal(Distribution):
         >>> d = TruncatedNormal(0.0, 1.0, 40.0, 41.0)  # 40σ out: mean ≈ low + 1/low
         >>> print(f"{float(d.mean()):.3f}")
         40.025
-        >>> g = jax.grad(lambda lo: TruncatedNormal(0.0, 1.0, lo, 41.0).rsample(
-        ...     jax.random.key(0), (4096,)).mean())(40.0)
+        >>> g = jax.jit(jax.grad(lambda lo: TruncatedNormal(0.0, 1.0, lo, 41.0).rsample(
+        ...     jax.random.key(0), (4096,)).mean()))(40.0)
         >>> print(f"{float(g):.2f}")  # d E[z]/d low ≈ 1
         1.00
     """

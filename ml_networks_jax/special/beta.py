@@ -41,6 +41,10 @@ forward-mode differentiation of them in float64:
    ``h_a``, ``h_b``); elements that have not converged (large ``a, b`` near the mean, ``b << a``
    with ``x`` near 1) use a deeper fraction (1200 / 600 steps, a ``fori_loop``) evaluated under
    ``lax.cond`` only when the block holds such an element.
+3. float32 with ``min(a, b) >= 30``: Temme's uniform asymptotic expansion in DiDonato & Morris'
+   form (BASYM, 6 terms; :func:`_asym_ratio`), differentiated by forward-mode autodiff, with the
+   exponent ``z₀ = √((a+b) κ)`` given its exact derivatives (:func:`_root_kl`).  It replaces the
+   series and fraction there: their float32 recurrences lose accuracy for large parameters.
 
 Performance: inputs are flattened, padded to a bucketed length (powers of two up to 4096, then
 multiples of 4096: similar shapes share a compilation) and processed in blocks of 4096 elements by
@@ -50,10 +54,11 @@ functions on whole arrays rather than mapping them over scalars.
 
 Accuracy (against mpmath quadrature, ``a, b`` in ``[1e-3, 1e4]``, quantiles ``1e-4 .. 1-1e-4``):
 float64 meets ``1e-10`` for the value (smaller tail) and for ``dt/da``, ``dt/db`` everywhere on the
-grid.  float32 meets ``1e-5`` for ``max(a, b) < 100``; beyond, the float32 continued fraction
-loses accuracy (gradients ~5e-3 near the mean for a = b = 1e4), and with ``max/min >= 10`` on the
-side of the larger parameter up to ~1e-3 (value) and ~0.3 (gradient): an asymptotic regime for
-large parameters (Temme's uniform expansion, DiDonato & Morris BASYM/BGRAT) is not implemented.
+grid.  float32 meets ``50 eps (1 + cond)`` for the value and ``1e-5`` for the gradients for
+``max(a, b) < 100``; beyond, the gradients carry a cancellation growing like ``√(max/min)``
+(1.2e-5 at ``a/b = 100``), and where the smaller parameter is below 30 with a ratio ``>= 10`` the
+continued fraction reaches ~1e3 eps (1 + cond) for the value and ~2e-3 for the gradients (the
+a >> b expansion BGRAT of TOMS 708 is not implemented).
 
 References:
     A. R. DiDonato and A. H. Morris, "Algorithm 708: Significant digit computation of the
@@ -68,6 +73,7 @@ References:
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 import jax
@@ -85,6 +91,7 @@ from ml_networks_jax.special.gamma import (
     _promote,
     _stirlerr_big,
 )
+from ml_networks_jax.special.normal import _mills
 
 __all__ = [
     "betainc",
@@ -105,6 +112,8 @@ class _Config:
     cf_tol: float  # convergence test of the short continued fraction
     bfrac: bool  # DiDonato-Morris form (float64) or Numerical Recipes' form (float32)
     n_deep: int  # depth of the deep continued fraction (multiple of 4)
+    asym_min: float  # Temme's expansion (BASYM) iff min(a, b) >= asym_min (inf: never)
+    n_asym: int  # its number of terms (even)
 
 
 _CFG64 = _Config(
@@ -117,6 +126,8 @@ _CFG64 = _Config(
     cf_tol=2e-16,
     n_deep=1200,
     bfrac=True,
+    asym_min=float("inf"),
+    n_asym=0,
 )
 _CFG32 = _Config(
     n_series=30,
@@ -128,6 +139,8 @@ _CFG32 = _Config(
     cf_tol=3e-6,
     n_deep=600,
     bfrac=False,
+    asym_min=30.0,
+    n_asym=6,
 )
 
 
@@ -459,6 +472,83 @@ def _cf_nr_deep(a, b, x, y, lam, n):
     return den / num
 
 
+@jax.custom_jvp
+def _root_kl(a, b, t, f, lx, ly, lam):
+    """``z₀ = √f``, ``f = (a+b) κ = -(a lx + b ly)`` in the lower-tail orientation (x <= p).
+
+    Differentiated through ``∂f/∂a = -lx``, ``∂f/∂b = -ly``, ``∂f/∂t = -λ`` (λ = a - (a+b) x),
+    so nothing cancels near the mean, where f, lx, ly and λ vanish together; at the mean itself
+    the limits ``∂z₀/∂(a, b, t) = (b, -a, -ab) / √(2ab(a+b))``.  ``f, lx, ly, lam`` must be those
+    of ``(a, b, t)``: their own tangents are not used."""
+    del a, b, t, lx, ly, lam
+    return jnp.sqrt(f)
+
+
+@_root_kl.defjvp
+def _root_kl_jvp(primals, tangents):
+    a, b, t, f, lx, ly, lam = primals
+    da, db, dt = tangents[:3]
+    z0 = _root_kl(*primals)
+    pos = z0 > 0
+    half_inv = 0.5 / jnp.where(pos, z0, 1.0)
+    lim = jax.lax.rsqrt(2.0 * a * b * (a + b))
+    rate_a = jnp.where(pos, -lx * half_inv, b * lim)
+    rate_b = jnp.where(pos, -ly * half_inv, -a * lim)
+    rate_t = jnp.where(pos, -lam * half_inv, -a * b * lim)
+    return z0, rate_a * da + rate_b * db + rate_t * dt
+
+
+def _asym_ratio(a, b, t, f, lx, ly, lam, n_terms):
+    """``I_x(a, b) / q_t`` for large ``a`` and ``b`` (x below the mean): Temme's uniform
+    expansion in DiDonato & Morris' form (TOMS 708 BASYM), ``I = q_t 2√2 √((a+b)/(ab)) S`` with
+
+        S = J₀ + Σ_n d_n w₀ⁿ J_n,   J₀ = 2^(-3/2) R(z),   z = √(2f),
+
+    ``R`` the Mills ratio (:mod:`ml_networks_jax.special.normal`, accurate derivative), ``w₀ =
+    1/√(min(a, b)(1 + h))``, ``h = min/max``, and the coefficients ``d_n`` of h from DiDonato &
+    Morris' recurrences.  Smooth in ``a``, ``b``, ``t`` (plain autodiff, any order)."""
+    z0 = _root_kl(a, b, t, f, lx, ly, lam)
+    z = math.sqrt(2.0) * z0
+    z2 = 2.0 * z0 * z0
+    a_lt_b = a < b
+    lo = jnp.where(a_lt_b, a, b)
+    hi = jnp.where(a_lt_b, b, a)
+    h = lo / hi
+    r0 = 1.0 / (1.0 + h)
+    r1 = (b - a) / hi
+    w0 = jax.lax.rsqrt(lo * (1.0 + h))
+    e1 = 2.0**-1.5
+    a0, c, d = [r1 * (2.0 / 3.0)], [], []
+    c.append(-0.5 * a0[0])
+    d.append(-c[0])
+    j0 = e1 * _mills(z, 0)[0]
+    j1 = e1
+    total = j0 + d[0] * w0 * j1
+    s_h, h2, hn, w, znm1, zn = 1.0, h * h, 1.0, w0, z, z2
+    for n in range(2, n_terms + 1, 2):
+        hn = hn * h2
+        a0.append(r0 * 2.0 * (h * hn + 1.0) / (n + 2.0))
+        s_h = s_h + hn
+        a0.append(r1 * 2.0 * s_h / (n + 3.0))
+        for i in (n, n + 1):
+            rr = -0.5 * (i + 1.0)
+            b0 = [rr * a0[0]]
+            for m in range(2, i + 1):
+                bsum = sum((j * rr - (m - j)) * a0[j - 1] * b0[m - j - 1] for j in range(1, m))
+                b0.append(rr * a0[m - 1] + bsum / m)
+            c.append(b0[i - 1] / (i + 1.0))
+            d.append(-(sum((d[i - j - 1] * c[j - 1] for j in range(1, i)), 0.0) + c[i - 1]))
+        j0 = e1 * znm1 + (n - 1.0) * j0
+        j1 = e1 * zn + n * j1
+        znm1 = z2 * znm1
+        zn = z2 * zn
+        w = w * w0
+        t0 = d[n - 1] * w * j0
+        w = w * w0
+        total = total + t0 + d[n] * w * j1
+    return 2.0 * math.sqrt(2.0) * jnp.sqrt((a + b) / (a * b)) * total
+
+
 def _with_partials(fn, a, b, *args):
     """(f, ∂f/∂a, ∂f/∂b) of f = fn(a, b, *args) by forward-mode autodiff of the recurrence."""
 
@@ -526,6 +616,31 @@ def _core_flat(a, b, t_in, need_d):
     return jax.tree.map(lambda v: v.reshape(size), out)
 
 
+def _asym_branch(asym, a, b, t, f, lx, ly, lam, cfg, need_d):
+    """``F = a' I / q_t`` (and its partials in ``a'``, ``b'`` if ``need_d``) by Temme's expansion
+    where ``asym``, evaluated only when the block holds such an element; None if disabled."""
+    if not cfg.n_asym:
+        return None
+    # Masked elements get (a, b, t) = (20, 20, 0): x at the mean, f = lx = ly = λ = 0.
+    fill = (20.0, 20.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    args = tuple(
+        jnp.where(asym, v, c) for v, c in zip((a, b, t, f, lx, ly, lam), fill, strict=True)
+    )
+
+    def run(args):
+        a_, b_ = args[:2]
+        if not need_d:
+            return a_ * _asym_ratio(*args, cfg.n_asym)
+        g, g_a, g_b = _with_partials(_asym_ratio, *args, cfg.n_asym)
+        return a_ * g, g + a_ * g_a, a_ * g_b
+
+    def skip(args):
+        zero = jnp.zeros_like(args[0])
+        return (zero, zero, zero) if need_d else zero
+
+    return jax.lax.cond(jnp.any(asym), run, skip, args)
+
+
 def _core_block(a, b, t_in, need_d):
     """:func:`_core` on one block."""
     cfg = _cfg(a.dtype)
@@ -548,7 +663,13 @@ def _core_block(a, b, t_in, need_d):
     xs = jnp.where(use_series, x1, 0.0)
     xc = jnp.where(use_series, 0.5 * a1 / r, x1)
     yc = jnp.where(use_series, 1.0 - xc, jnp.exp(log_y1))
-    lam = jnp.where(use_series, 0.5 * a1, -a1 * jnp.expm1(lx1))  # a' - (a'+b') x' >= 0
+    lam_full = -a1 * jnp.expm1(lx1)  # a' - (a'+b') x' >= 0
+    lam = jnp.where(use_series, 0.5 * a1, lam_full)
+    # float32, both parameters large: Temme's expansion replaces series and continued fraction.
+    asym = valid & t_fin & (jnp.minimum(a1, b1) >= cfg.asym_min)
+    asym_out = _asym_branch(
+        asym, a1, b1, jnp.where(swap, -t, t), r * sh["kl"], lx1, ly1, lam_full, cfg, need_d
+    )
     cf_fn, deep_fn = (_cf, _cf_deep) if cfg.bfrac else (_cf_nr, _cf_nr_deep)
     if need_d:
         fs, fs_a, fs_b = _series_d(a1, b1, xs, cfg.n_series)
@@ -575,7 +696,7 @@ def _core_block(a, b, t_in, need_d):
         err = jnp.abs(fc - fc2) / fc
     # Elements whose short continued fraction has not converged (large a and b near the mean,
     # small b with x near 1): a deep one, evaluated only when the batch holds such an element.
-    deep = ~use_series & valid & t_fin & ~(err <= cfg.cf_tol)
+    deep = ~use_series & ~asym & valid & t_fin & ~(err <= cfg.cf_tol)
 
     def run_deep(args):
         a_, b_, x_, y_, l_ = args
@@ -600,9 +721,15 @@ def _core_block(a, b, t_in, need_d):
         fc = jnp.where(deep, fd, fc)
         f_a = jnp.where(use_series, fs_a, jnp.where(deep, fd_a, fc_a))
         f_b = jnp.where(use_series, fs_b, jnp.where(deep, fd_b, fc_b))
+        if asym_out is not None:
+            asym_out, asym_a, asym_b = asym_out
+            f_a = jnp.where(asym, asym_a, f_a)
+            f_b = jnp.where(asym, asym_b, f_b)
     else:
         fc = jnp.where(deep, deep_out, fc)
     f = jnp.where(use_series, fs, fc)
+    if asym_out is not None:
+        f = jnp.where(asym, asym_out, f)
     log_q = sh["log_q"]
     tail = jnp.exp(log_q) * f / a1  # I_{x'}(a', b'), the smaller tail
 
