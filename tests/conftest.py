@@ -12,10 +12,12 @@ jax.config.update("jax_enable_x64", os.environ.get("JAX_ENABLE_X64", "") not in 
 FULL = os.environ.get("MNJ_FULL", "") not in ("", "0")
 _X64 = jax.config.jax_enable_x64
 
-#: Transformation checks (jit, vmap, forward vs reverse, NaN in) do not depend on the precision:
-#: the float64 run skips them unless MNJ_FULL=1.
+#: Checks that do not depend on the precision (transformations: jit, vmap, forward vs reverse,
+#: NaN in; consistency: density vs CDF, second order vs finite differences, identities between
+#: families): the float64 run skips them unless MNJ_FULL=1.
 float32_only = pytest.mark.skipif(
-    _X64 and not FULL, reason="transformation check, run in float32 (MNJ_FULL=1: float64 too)"
+    _X64 and not FULL,
+    reason="precision-independent check, run in float32 (MNJ_FULL=1: float64 too)",
 )
 
 #: Checks whose compilation dominates the suite (second order through the heavier special
