@@ -96,6 +96,7 @@ def test_small_shape_log_gradient_is_unbiased(key):
     np.testing.assert_array_less(np.abs(du.mean(0) - sps.polygamma(1, alpha)), 5 * se)
 
 
+@statistical
 def test_rate_gradient_and_mean_gradient(key):
     """d E[z]/dα = 1/rate and d E[z]/drate = -α/rate², estimated from 20,000 draws."""
 
