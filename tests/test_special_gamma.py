@@ -180,7 +180,8 @@ REGIME_POINTS = [
 
 @pytest.mark.skipif(not X64, reason="finite differences of gradients need float64")
 @pytest.mark.skipif(
-    X64 and not FULL, reason="compiling it took the 24 GiB machine out of memory here: MNJ_FULL=1"
+    X64 and not FULL,
+    reason="float64 Hessian: LLVM at the default level needs > 7 GB to compile it (known issue)",
 )
 @pytest.mark.parametrize("fn", [gammainc_log, log_gamma_density], ids=["P", "log_q"])
 def test_second_derivatives_vs_finite_differences(fn):
@@ -252,9 +253,6 @@ def test_broadcasting_and_dtypes():
     assert gammainc_log(1, 0).dtype == (jnp.float64 if X64 else jnp.float32)
 
 
-@pytest.mark.skipif(
-    X64 and not FULL, reason="compiling it took the 24 GiB machine out of memory here: MNJ_FULL=1"
-)
 def test_zero_and_tiny_x():
     """Edges in one vectorized call each (``_core`` is jitted, so these compile once per shape)."""
     # x = 0: P = 0, Q = 1; x = inf: P = 1, Q = 0; far tails: exact 0 / 1 without NaN.
@@ -269,7 +267,7 @@ def test_zero_and_tiny_x():
     # there ∂P/∂a = P (log x - ψ(1 + a)), with error ~ eps |log x| since |log q| ≈ |log x|.
     a = jnp.asarray([1e-4, 1e-4, 2.0, 2.0, 1e4])
     t = jnp.asarray([-1e4, -3e4, -jnp.inf, jnp.inf, math.log(1e5)])
-    p, (da, dt) = jax.vmap(jax.value_and_grad(gammainc_log, argnums=(0, 1)))(a, t)
+    p, (da, dt) = jax.jit(jax.vmap(jax.value_and_grad(gammainc_log, argnums=(0, 1))))(a, t)
     p, da, dt = (np.asarray(v, np.float64) for v in (p, da, dt))
     assert abs(p[1] / math.exp(-3.0 - math.lgamma(1.0 + 1e-4)) - 1) < 50 * EPS
     lx = np.asarray(t[:2], np.float64)
