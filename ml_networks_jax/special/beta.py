@@ -42,9 +42,10 @@ forward-mode differentiation of them in float64:
    with ``x`` near 1) use a deeper fraction (1200 / 600 steps, a ``fori_loop``) evaluated under
    ``lax.cond`` only when the block holds such an element.
 3. float32 with ``min(a, b) >= 30``: Temme's uniform asymptotic expansion in DiDonato & Morris'
-   form (BASYM, 6 terms; :func:`_asym_ratio`), differentiated by forward-mode autodiff, with the
-   exponent ``z₀ = √((a+b) κ)`` given its exact derivatives (:func:`_root_kl`).  It replaces the
-   series and fraction there: their float32 recurrences lose accuracy for large parameters.
+   form (BASYM, terms to n = 6; :func:`_asym_ratio`), differentiated by forward-mode autodiff,
+   with the exponent ``z₀ = √((a+b) κ)`` given its exact derivatives (:func:`_root_kl`).  It
+   replaces the series and fraction there: their float32 recurrences lose accuracy for large
+   parameters.
 
 Performance: inputs are flattened, padded to a bucketed length (powers of two up to 4096, then
 multiples of 4096: similar shapes share a compilation) and processed in blocks of 4096 elements by
@@ -55,7 +56,7 @@ functions on whole arrays rather than mapping them over scalars.
 Accuracy (against mpmath quadrature, ``a, b`` in ``[1e-3, 1e4]``, quantiles ``1e-4 .. 1-1e-4``):
 float64 meets ``1e-10`` for the value (smaller tail) and for ``dt/da``, ``dt/db`` everywhere on the
 grid.  float32 meets ``50 eps (1 + cond)`` for the value and ``1e-5`` for the gradients for
-``max(a, b) < 100``; beyond, the gradients carry a cancellation growing like ``√(max/min)``
+``max(a, b) < 100``; beyond, the gradients carry a cancellation growing with ``max/min``
 (1.2e-5 at ``a/b = 100``), and where the smaller parameter is below 30 with a ratio ``>= 10`` the
 continued fraction reaches ~1e3 eps (1 + cond) for the value and ~2e-3 for the gradients (the
 a >> b expansion BGRAT of TOMS 708 is not implemented).

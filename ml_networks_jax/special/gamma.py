@@ -519,7 +519,7 @@ def _incomplete_gamma_jvp(upper, primals, tangents):
     h = None
     if need_da:
         # The barrier orders the derivative pass after the value pass: merged into one fusion,
-        # the two made LLVM's float64 compile of a batched JVP exceed 10 GB of memory.
+        # the two made LLVM's float64 compile of a batched JVP need more than 8 GB of memory.
         a_d, t_d, _ = jax.lax.optimization_barrier((a, t, p))
         h = _core(a_d, t_d, need_da=True)[2]
     bad = ~valid_a | jnp.isnan(t)
