@@ -12,7 +12,8 @@ from scipy import stats
 import ml_networks_jax as mnj
 from ml_networks_jax.implicit import reparameterize
 
-# dz/dν = ½ σ y (½ h_a + 1/ν) cancels like 1/ν: float32 keeps ~1e-4 relative up to ν ≈ 30.
+# dz/dν = ½ σ y (½ h_a + 1/ν) cancels like 1/ν: float32 keeps 1e-6 relative up to ν = 30
+# (measured 9.1e-7), but only 1.6e-4 at ν = 1e3 and 1.4e-3 at ν = 1e4 (module doc).
 DF = np.array([0.3, 1.0, 3.0, 30.0, 1e3]) if X64 else np.array([0.3, 1.0, 3.0, 10.0, 30.0])
 QUANTILES = np.array([1e-4, 0.02, 0.3, 0.7, 0.98, 1 - 1e-4])
 
@@ -37,7 +38,7 @@ def test_df_gradient_matches_oracle_over_grid():
         return jax.vmap(jax.grad(f))(df, y)
 
     got = grad(jnp.asarray(df, DTYPE), jnp.asarray(y))
-    np.testing.assert_allclose(got, want, rtol=1e-7 if X64 else 2e-4, atol=1e-12)
+    np.testing.assert_allclose(got, want, rtol=1e-7 if X64 else 5e-6, atol=1e-12)
 
 
 @float32_only
