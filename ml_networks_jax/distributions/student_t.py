@@ -13,8 +13,10 @@ so both tails are exact. Differentiating it in ``ν`` at fixed ``y`` and using
 
 which vanishes at ``y = 0`` by symmetry. Its two terms nearly cancel for large ``ν`` (``h_a ≈
 -2/ν``): in float32 the relative error is ~1e-6 up to ``ν = 30``, 1.6e-4 at ``ν = 1e3`` and 1.4e-3
-at ``ν = 1e4`` (float64: 4e-11 at ``ν = 100``, 2.4e-9 at ``1e3``, 2.3e-8 at ``1e4``). ``loc`` and ``scale`` enter as a location-scale family:
-``dz/dloc = 1``, ``dz/dscale = y``, the same in the explicit and the implicit path.
+at ``ν = 1e4`` (float64: 4e-11 at ``ν = 100``, 2.4e-9 at ``1e3``, 2.3e-8 at ``1e4``).
+
+``loc`` and ``scale`` enter as a location-scale family: ``dz/dloc = 1``, ``dz/dscale = y``, the
+same in the explicit and the implicit path.
 """
 
 from __future__ import annotations
