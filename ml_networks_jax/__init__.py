@@ -45,6 +45,7 @@ from ml_networks_jax.distributions.kumaraswamy import Kumaraswamy
 from ml_networks_jax.distributions.laplace import Laplace
 from ml_networks_jax.distributions.log_normal import LogNormal
 from ml_networks_jax.distributions.logistic import Logistic
+from ml_networks_jax.distributions.mixture import Mixture, MixtureSameFamily
 from ml_networks_jax.distributions.multivariate_normal import MultivariateNormal
 from ml_networks_jax.distributions.normal import Normal
 from ml_networks_jax.distributions.student_t import StudentT
@@ -75,6 +76,8 @@ __all__ = [
     "LogNormal",
     "LogitBeta",
     "Logistic",
+    "Mixture",
+    "MixtureSameFamily",
     "MultivariateNormal",
     "Normal",
     "StudentT",

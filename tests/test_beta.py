@@ -124,3 +124,17 @@ def test_fisher_snedecor_and_inverse_gamma_against_scipy(key):
                 ).cdf(x)
             want = _fd(cdf, zf, params, p) / frozen.pdf(zf)
             np.testing.assert_allclose(grads[p], want, rtol=1e-3, atol=1e-6, err_msg=name + p)
+
+
+def test_outside_the_support_values_are_limits_with_zero_gradients():
+    """log_prob, log_cdf and log_survival at x outside [0, 1]: -inf or 0, never a NaN gradient
+    (a mixture evaluates every component everywhere)."""
+    x = jnp.asarray([-1.0, 2.0], DTYPE)
+    for method, want in (("log_prob", [-np.inf, -np.inf]), ("log_cdf", [-np.inf, 0.0]),
+                         ("log_survival", [0.0, -np.inf])):  # fmt: skip
+
+        def f(a, method=method):
+            return getattr(mnj.Beta(a, jnp.asarray(3.0, DTYPE)), method)(x)
+
+        np.testing.assert_array_equal(f(jnp.asarray(1.5, DTYPE)), want)
+        np.testing.assert_array_equal(jax.jacrev(f)(jnp.asarray(1.5, DTYPE)), [0.0, 0.0])

@@ -83,6 +83,8 @@ class Distribution:
 
     #: Number of trailing dims of a sample that form one event (0: univariate).
     event_ndims: ClassVar[int] = 0
+    #: End points of the support of a univariate family with fixed support (see ``support``).
+    _support: ClassVar[tuple[float, float]] = (-math.inf, math.inf)
 
     def __post_init__(self) -> None:
         for f in self._param_fields():
@@ -219,6 +221,12 @@ class Distribution:
     def stddev(self) -> Array:
         """Standard deviation, ``sqrt(variance)``."""
         return jnp.sqrt(self.variance())
+
+    def support(self) -> tuple[Array, Array]:
+        """``(low, high)``, each of shape ``batch_shape``: the density is 0 outside
+        ``[low, high]`` (univariate families; infinite end points for the real line)."""
+        low, high = self._support
+        return tuple(jnp.full(self.batch_shape, v, self.dtype) for v in (low, high))
 
 
 # ---- the pure API: one implementation (the methods above), two spellings ----------------------

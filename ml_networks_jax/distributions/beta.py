@@ -143,6 +143,8 @@ class Beta(Distribution):
         True
     """
 
+    _support = (0.0, 1.0)
+
     concentration1: Array = param()
     concentration0: Array = param()
 
@@ -172,21 +174,29 @@ class Beta(Distribution):
         inside = (x > 0) & (x < 1)
         x_in = jnp.where(inside, x, 0.5)
         log_q = log_beta_logit_density(a, b, logit(x_in)) - jnp.log(x_in) - jnp.log1p(-x_in)
-        # At the end points (and outside, where it is -inf) the plain formula is exact.
-        edge = jsp.xlogy(a - 1.0, x) + jsp.xlog1py(b - 1.0, -x) - _log_beta(a, b)
-        edge = jnp.where((x >= 0) & (x <= 1), edge, -jnp.inf)
+        # At the end points the plain formula is exact; outside it is -inf (x replaced, so that
+        # no NaN reaches the gradient through the branch not taken).
+        support = (x >= 0) & (x <= 1)
+        x_edge = jnp.where(support, x, 0.5)
+        edge = jsp.xlogy(a - 1.0, x_edge) + jsp.xlog1py(b - 1.0, -x_edge) - _log_beta(a, b)
+        edge = jnp.where(support, edge, -jnp.inf)
         return jnp.where(inside, log_q, edge)
 
     def cdf(self, x: ArrayLike) -> Array:
         return betainc(self.concentration1, self.concentration0, jnp.clip(x, 0.0, 1.0))
 
     def log_cdf(self, x: ArrayLike) -> Array:
-        return jnp.log(self.cdf(x))
+        """``log I_x(a, b)``; ``-inf`` with a zero gradient for ``x <= 0``."""
+        above = x > 0
+        return jnp.where(above, jnp.log(self.cdf(jnp.where(above, x, 0.5))), -jnp.inf)
 
     def log_survival(self, x: ArrayLike) -> Array:
-        """``log I_{1-x}(b, a)``: the upper tail directly."""
+        """``log I_{1-x}(b, a)``: the upper tail directly; ``-inf`` with a zero gradient for
+        ``x >= 1``."""
         a, b = self.concentration1, self.concentration0
-        return jnp.log(betainc(b, a, jnp.clip(1.0 - x, 0.0, 1.0)))
+        below = x < 1
+        y = jnp.clip(1.0 - jnp.where(below, x, 0.5), 0.0, 1.0)
+        return jnp.where(below, jnp.log(betainc(b, a, y)), -jnp.inf)
 
     def mean(self) -> Array:
         a, b = self._broadcast(self.concentration1, self.concentration0)

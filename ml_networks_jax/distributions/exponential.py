@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 
@@ -20,6 +22,8 @@ class Exponential(Distribution):
         >>> round(float(mnj.Exponential(2.0).mean()), 6)
         0.5
     """
+
+    _support = (0.0, math.inf)
 
     rate: Array = param()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import jax.numpy as jnp
 from jax.scipy import special as jsp
 
@@ -30,6 +32,8 @@ class FisherSnedecor(Distribution):
         >>> round(float(mnj.FisherSnedecor(4.0, 6.0).mean()), 6)  # d₂/(d₂ - 2)
         1.5
     """
+
+    _support = (0.0, math.inf)
 
     df1: Array = param()
     df2: Array = param()

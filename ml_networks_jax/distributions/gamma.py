@@ -15,6 +15,8 @@ gradient is ``dz/dθ = z · d(log z)/dθ``, exact for tiny shapes.
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -123,6 +125,8 @@ def _gamma_cdf_tangent(
 
 class _GammaLaw(Distribution):
     """Methods shared by the Gamma parameterizations; subclasses define ``_shape_rate()``."""
+
+    _support = (0.0, math.inf)
 
     def _shape_rate(self) -> tuple[Array, Array]:
         raise NotImplementedError

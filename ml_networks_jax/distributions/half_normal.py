@@ -24,6 +24,8 @@ class HalfNormal(Distribution):
         0.0
     """
 
+    _support = (0.0, math.inf)
+
     scale: Array = param()
 
     def _explicit(self, key: PRNGKey, shape: tuple[int, ...]) -> Array:

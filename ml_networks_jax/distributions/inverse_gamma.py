@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import jax.numpy as jnp
 from jax.scipy import special as jsp
 
@@ -29,6 +31,8 @@ class InverseGamma(Distribution):
         >>> round(float(d.mean()), 6)  # β / (α - 1)
         1.0
     """
+
+    _support = (0.0, math.inf)
 
     concentration: Array = param()
     scale: Array = param()

@@ -25,6 +25,8 @@ class Kumaraswamy(Distribution):
         0.25
     """
 
+    _support = (0.0, 1.0)
+
     concentration1: Array = param()
     concentration0: Array = param()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 from jax.scipy import special
@@ -23,6 +25,8 @@ class LogNormal(Distribution):
         >>> round(float(mnj.LogNormal(0.0, 1.0).cdf(1.0)), 6)
         0.5
     """
+
+    _support = (0.0, math.inf)
 
     loc: Array = param()
     scale: Array = param()

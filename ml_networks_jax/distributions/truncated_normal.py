@@ -217,6 +217,10 @@ class TruncatedNormal(Distribution):
 
     # ---- densities ---------------------------------------------------------------------------
 
+    def support(self) -> tuple[Array, Array]:
+        """``(low, high)`` broadcast to ``batch_shape``."""
+        return tuple(jnp.broadcast_to(v, self.batch_shape) for v in (self.low, self.high))
+
     def log_prob(self, x: ArrayLike) -> Array:
         """``log q(x) = -log σ - (ζ - r)(ζ + r)/2 - log M``; ``-inf`` outside ``[low, high]``."""
         loc, scale, low, high = self._cparams()

@@ -30,6 +30,10 @@ class Uniform(Distribution):
 
     _draw = _explicit
 
+    def support(self) -> tuple[Array, Array]:
+        """``(low, high)`` broadcast to ``batch_shape``."""
+        return tuple(jnp.broadcast_to(v, self.batch_shape) for v in (self.low, self.high))
+
     def log_prob(self, x: ArrayLike) -> Array:
         inside = (x >= self.low) & (x <= self.high)
         return jnp.where(inside, -jnp.log(self.high - self.low), -jnp.inf)

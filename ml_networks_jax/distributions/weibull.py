@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import jax.numpy as jnp
 from jax.scipy import special
 
@@ -24,6 +26,8 @@ class Weibull(Distribution):
         >>> round(float(mnj.Weibull(1.0, 1.0).mean()), 6)  # k = 1 is Exp(1)
         1.0
     """
+
+    _support = (0.0, math.inf)
 
     scale: Array = param()
     concentration: Array = param()

@@ -1,0 +1,264 @@
+"""Univariate mixtures: implicit gradients to the weights and the component parameters against
+exact gradients of moments, samples against the mixture CDF, transformations, batching, errors."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from cases import DTYPE, X64, statistical
+from scipy import stats
+
+import ml_networks_jax as mnj
+
+LOGITS = np.array([0.3, -0.5, 0.1])
+LOC = np.array([-2.0, 0.5, 3.0])
+SCALE = np.array([0.7, 1.5, 0.4])
+
+
+def _normal_mixture(logits, loc, scale):
+    return mnj.MixtureSameFamily(logits, mnj.Normal(loc, scale))
+
+
+def _batched_grads(fn, args, n_batches=16, n=16_384):
+    """Monte Carlo gradients of ``fn(key, *args)`` over independent batches: (mean, std error)."""
+    grad = jax.jit(jax.grad(fn, argnums=tuple(range(1, len(args) + 1))))
+    keys = jax.random.split(jax.random.key(42), n_batches)
+    runs = [jax.tree.map(np.asarray, grad(k, *args)) for k in keys]
+    stacked = [np.stack(g) for g in zip(*runs, strict=True)]
+    return [(g.mean(0), g.std(0, ddof=1) / np.sqrt(n_batches)) for g in stacked]
+
+
+@statistical
+def test_gradients_of_first_two_moments_are_unbiased():
+    """d/dlogits, d/dloc, d/dscale of E[z] = Σ w μ and E[z²] = Σ w (σ² + μ²), exactly known."""
+    args = tuple(jnp.asarray(v, DTYPE) for v in (LOGITS, LOC, SCALE))
+    w = np.exp(LOGITS) / np.exp(LOGITS).sum()
+    for power in (1, 2):
+
+        def moment(key, logits, loc, scale, power=power):
+            z = _normal_mixture(logits, loc, scale).rsample(key, (16_384,))
+            return jnp.mean(z**power)
+
+        m_k = LOC if power == 1 else SCALE**2 + LOC**2
+        exact = [
+            w * (m_k - np.sum(w * m_k)),  # d/dlogits
+            w * (1.0 if power == 1 else 2 * LOC),  # d/dloc
+            w * (0.0 if power == 1 else 2 * SCALE),  # d/dscale
+        ]
+        for (mean, se), want in zip(_batched_grads(moment, args), exact, strict=True):
+            assert np.all(np.abs(mean - want) <= 4 * se + 1e-6), (power, mean, want, se)
+
+
+@statistical
+def test_mixture_of_different_families_gradients_are_unbiased():
+    """Normal, Gamma and Beta in one mixture: d E[z] / d(logits, Gamma shape, Beta a)."""
+    logits = jnp.asarray([0.2, -0.3, 0.4], DTYPE)
+
+    def mean_draw(key, logits, alpha, a):
+        comps = (mnj.Normal(-1.0, 0.5), mnj.Gamma(alpha, 2.0), mnj.Beta(a, 3.0))
+        return mnj.Mixture(logits, comps).rsample(key, (16_384,)).mean()
+
+    alpha, a = jnp.asarray(1.5, DTYPE), jnp.asarray(2.0, DTYPE)
+    w = np.exp(np.asarray(logits, np.float64))
+    w = w / w.sum()
+    means = np.array([-1.0, 1.5 / 2.0, 2.0 / 5.0])
+    exact = [w * (means - np.sum(w * means)), w[1] / 2.0, w[2] * 3.0 / 25.0]
+    for (mean, se), want in zip(_batched_grads(mean_draw, (logits, alpha, a)), exact, strict=True):
+        assert np.all(np.abs(mean - want) <= 4 * se + 1e-6), (mean, want, se)
+
+
+def _reference_cdf(x):
+    w = np.exp(LOGITS) / np.exp(LOGITS).sum()
+    return np.sum(w * stats.norm.cdf(np.asarray(x, np.float64)[..., None], LOC, SCALE), -1)
+
+
+@statistical
+def test_samples_follow_the_mixture_cdf_and_the_index_is_exposed():
+    d = _normal_mixture(*(jnp.asarray(v, DTYPE) for v in (LOGITS, LOC, SCALE)))
+    key = jax.random.key(7)
+    z = np.asarray(jax.jit(lambda k: d.sample(k, (20_000,)))(key), np.float64)
+    assert stats.kstest(z, _reference_cdf).pvalue > 1e-3
+    # The index drawn with the same key is the component each draw came from: the draws of a
+    # component follow that component alone.
+    k = np.asarray(d.sample_component(key, (20_000,)))
+    for j in range(3):
+        zj = z[k == j]
+        assert stats.kstest(zj, stats.norm(LOC[j], SCALE[j]).cdf).pvalue > 1e-3
+    w = np.exp(LOGITS) / np.exp(LOGITS).sum()
+    np.testing.assert_allclose(np.bincount(k, minlength=3) / k.size, w, atol=0.015)
+
+
+def test_density_cdf_and_moments_against_scipy():
+    d = _normal_mixture(*(jnp.asarray(v, DTYPE) for v in (LOGITS, LOC, SCALE)))
+    x = np.linspace(-6.0, 6.0, 25)
+    w = np.exp(LOGITS) / np.exp(LOGITS).sum()
+    pdf = np.sum(w * stats.norm.pdf(x[:, None], LOC, SCALE), -1)
+    rtol = 1e-12 if X64 else 2e-5
+    np.testing.assert_allclose(d.log_prob(jnp.asarray(x, DTYPE)), np.log(pdf), rtol=rtol)
+    np.testing.assert_allclose(d.cdf(jnp.asarray(x, DTYPE)), _reference_cdf(x), rtol=rtol * 10)
+    # Tails in log space: no underflow where the CDF itself does.
+    far = jnp.asarray([-60.0, 60.0], DTYPE)
+    assert np.all(np.isfinite(d.log_cdf(far))) and np.all(np.isfinite(d.log_survival(far)))
+    mean = np.sum(w * LOC)
+    np.testing.assert_allclose(d.mean(), mean, rtol=rtol)
+    np.testing.assert_allclose(d.variance(), np.sum(w * (SCALE**2 + LOC**2)) - mean**2, rtol=rtol)
+
+
+def test_implicit_gradient_is_exact_at_each_draw():
+    """dz/dθ of every draw equals -(∂F/∂θ)/q from central differences of the float64 reference."""
+    params = tuple(jnp.asarray(v, DTYPE) for v in (LOGITS, LOC, SCALE))
+
+    def draws(logits, loc, scale):
+        return _normal_mixture(logits, loc, scale).rsample(jax.random.key(3), (6,))
+
+    z = np.asarray(draws(*params), np.float64)
+    jac = jax.jit(jax.jacrev(draws, argnums=(0, 1, 2)))(*params)
+    w = np.exp(LOGITS) / np.exp(LOGITS).sum()
+    pdf = np.sum(w * stats.norm.pdf(z[:, None], LOC, SCALE), -1)
+
+    def cdf(logits, loc, scale):
+        wv = np.exp(logits) / np.exp(logits).sum()
+        return np.sum(wv * stats.norm.cdf(z[:, None], loc, scale), -1)
+
+    base = (LOGITS, LOC, SCALE)
+    for i, got in enumerate(jac):
+        for k in range(3):
+            up = [p.copy() for p in base]
+            dn = [p.copy() for p in base]
+            up[i][k] += 1e-6
+            dn[i][k] -= 1e-6
+            want = -(cdf(*up) - cdf(*dn)) / 2e-6 / pdf
+            tol = 1e-6 if X64 else 2e-4
+            np.testing.assert_allclose(np.asarray(got)[:, k], want, rtol=tol, atol=tol * 0.1)
+
+
+def test_forward_reverse_second_order_and_vmap():
+    params = tuple(jnp.asarray(v, DTYPE) for v in (LOGITS, LOC, SCALE))
+
+    def loss(logits, loc, scale):
+        z = _normal_mixture(logits, loc, scale).rsample(jax.random.key(1), (64,))
+        return jnp.mean(jnp.sin(z) * z)
+
+    fwd = jax.jit(jax.jacfwd(loss, argnums=(0, 1, 2)))(*params)
+    rev = jax.jit(jax.jacrev(loss, argnums=(0, 1, 2)))(*params)
+    tol = 1e-9 if X64 else 2e-4
+    for f, r in zip(fwd, rev, strict=True):
+        np.testing.assert_allclose(f, r, rtol=tol, atol=tol)
+    grad_loc = jax.jit(jax.grad(loss, argnums=1))
+    # vmap over a batch of mixtures equals the loop.
+    locs = jnp.stack([params[1], params[1] + 1.0])
+    batched = jax.jit(jax.vmap(jax.grad(loss, argnums=1), in_axes=(None, 0, None)))(
+        params[0], locs, params[2]
+    )
+    for i in range(2):
+        np.testing.assert_allclose(batched[i], grad_loc(params[0], locs[i], params[2]), rtol=tol)
+
+
+@statistical
+def test_second_derivatives_are_unbiased():
+    """d²E[z²]/dloc_j dloc_k = 2 w_k δ_jk and d²E[z]/dlogits² = the Hessian of Σ w μ, from the
+    Hessian of Monte Carlo means (second derivatives through the draws themselves)."""
+    args = tuple(jnp.asarray(v, DTYPE) for v in (LOGITS, LOC, SCALE))
+    w = np.exp(LOGITS) / np.exp(LOGITS).sum()
+
+    def hessians(key):
+        def second(loc):
+            return jnp.mean(_normal_mixture(args[0], loc, args[2]).rsample(key, (16_384,)) ** 2)
+
+        def first(logits):
+            return jnp.mean(_normal_mixture(logits, args[1], args[2]).rsample(key, (16_384,)))
+
+        return jax.hessian(second)(args[1]), jax.hessian(first)(args[0])
+
+    runs = [jax.jit(hessians)(k) for k in jax.random.split(jax.random.key(5), 16)]
+    m = LOC - np.sum(w * LOC)
+    exact = (2 * np.diag(w), np.diag(w * m) - np.outer(w, w * m) - np.outer(w * m, w))
+    for i, want in enumerate(exact):
+        h = np.stack([np.asarray(r[i]) for r in runs])
+        mean, se = h.mean(0), h.std(0, ddof=1) / 4.0
+        assert np.all(np.abs(mean - want) <= 4 * se + 1e-5), (i, mean, want, se)
+
+
+def test_batched_parameters_with_a_sample_shape():
+    logits = jnp.asarray(np.stack([LOGITS, LOGITS[::-1]]), DTYPE)  # batch (2,), K = 3
+    loc = jnp.asarray(np.stack([LOC, -LOC]), DTYPE)
+    d = _normal_mixture(logits, loc, jnp.asarray(SCALE, DTYPE))
+    assert d.batch_shape == (2,) and d.event_shape == ()
+
+    def loss(loc):
+        return _normal_mixture(logits, loc, jnp.asarray(SCALE, DTYPE)).rsample(
+            jax.random.key(0), (5, 4)
+        )
+
+    z = loss(loc)
+    assert z.shape == (5, 4, 2)
+    g = jax.jit(jax.grad(lambda v: loss(v).sum()))(loc)
+    assert g.shape == (2, 3) and np.all(np.isfinite(g))
+    x = jnp.asarray([[0.1, -0.4]], DTYPE)
+    lp = np.asarray(d.log_prob(x))
+    for b in range(2):
+        single = _normal_mixture(logits[b], loc[b], jnp.asarray(SCALE, DTYPE))
+        np.testing.assert_allclose(lp[0, b], single.log_prob(x[0, b]), rtol=1e-6)
+
+
+def test_far_tail_draws_have_finite_gradients():
+    """Two components 40 scales apart: draws of either, far in the other's tail."""
+
+    def draws(logits, loc):
+        return _normal_mixture(logits, loc, jnp.ones(2, DTYPE)).rsample(jax.random.key(0), (256,))
+
+    logits, loc = jnp.zeros(2, DTYPE), jnp.asarray([-20.0, 20.0], DTYPE)
+    jl, jm = jax.jit(jax.jacrev(draws, argnums=(0, 1)))(logits, loc)
+    assert np.all(np.isfinite(jl)) and np.all(np.isfinite(jm))
+    # Each draw moves with its own component: dz/dloc is ~1 for it and ~0 for the other.
+    z = np.asarray(draws(logits, loc))
+    own = np.where(z < 0, np.asarray(jm)[:, 0], np.asarray(jm)[:, 1])
+    np.testing.assert_allclose(own, 1.0, atol=1e-4)
+
+
+def test_bad_input_gives_clear_errors():
+    with pytest.raises(ValueError, match="last batch dim must be 3"):
+        mnj.MixtureSameFamily(jnp.zeros(3), mnj.Normal(jnp.zeros(4), 1.0))
+    with pytest.raises(ValueError, match="does not broadcast"):
+        mnj.MixtureSameFamily(jnp.zeros((2, 3)), mnj.Normal(jnp.zeros((4, 3)), 1.0))
+    with pytest.raises(ValueError, match="univariate"):
+        mnj.MixtureSameFamily(jnp.zeros(2), mnj.Dirichlet(jnp.ones((2, 3))))
+    with pytest.raises(TypeError, match="must be a distribution"):
+        mnj.MixtureSameFamily(jnp.zeros(2), jnp.zeros(2))
+    with pytest.raises(ValueError, match="for 2 components"):
+        mnj.Mixture(jnp.zeros(3), (mnj.Normal(0.0, 1.0), mnj.Gamma(2.0, 1.0)))
+    with pytest.raises(ValueError, match="do not broadcast"):
+        mnj.Mixture(jnp.zeros(2), (mnj.Normal(jnp.zeros(3), 1.0), mnj.Gamma(jnp.ones(4), 1.0)))
+    with pytest.raises(ValueError, match="circular"):
+        mnj.MixtureSameFamily(jnp.zeros(2), mnj.VonMises(jnp.zeros(2), 1.0))
+    with pytest.raises(TypeError, match="tuple of distributions"):
+        mnj.Mixture(jnp.zeros(2), mnj.Normal(0.0, 1.0))
+
+
+def test_components_outside_their_support_give_finite_gradients():
+    """Normal draws below 0 and above 1 lie outside the Exponential's, Beta's and Uniform's
+    support: those components contribute their limits, and no NaN reaches the gradients."""
+
+    def draws(logits, rate, a, low):
+        comps = (
+            mnj.Normal(0.5, 2.0),
+            mnj.Exponential(rate),
+            mnj.Beta(a, 2.0),
+            mnj.Uniform(low, 3.0),
+        )
+        return mnj.Mixture(logits, comps).rsample(jax.random.key(0), (512,))
+
+    args = (jnp.zeros(4, DTYPE), *(jnp.asarray(v, DTYPE) for v in (1.5, 2.0, 1.0)))
+    z = np.asarray(draws(*args))
+    assert (z < 0).any() and (z > 3).any()
+    for g in jax.jit(jax.jacrev(draws, argnums=(0, 1, 2, 3)))(*args):
+        assert np.all(np.isfinite(g))
+
+
+def test_mixtures_are_pytrees_under_jit():
+    d = mnj.Mixture(jnp.zeros(2, DTYPE), (mnj.Normal(0.0, 1.0), mnj.Laplace(1.0, 2.0)))
+    out = jax.jit(lambda d: d)(d)
+    assert isinstance(out, mnj.Mixture) and len(out.components) == 2
+    np.testing.assert_allclose(jax.jit(lambda d, x: d.log_prob(x))(d, 0.3), d.log_prob(0.3))
