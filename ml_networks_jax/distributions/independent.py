@@ -59,6 +59,9 @@ class Independent(Distribution):
     def _reduce(self, x: Array) -> Array:
         return jnp.sum(x, axis=tuple(range(-self.reinterpreted_batch_ndims, 0)))
 
+    def _draw(self, key: PRNGKey, shape: tuple[int, ...]) -> Array:
+        return self.base._draw(key, shape)
+
     def sample(self, key: PRNGKey, sample_shape: Shape = ()) -> Array:
         return self.base.sample(key, sample_shape)
 

@@ -35,17 +35,32 @@ class Kumaraswamy(Distribution):
 
     _draw = _explicit
 
+    def _log_parts(self, x: ArrayLike) -> tuple[Array, Array, Array]:
+        """``(inside, log x, log S(x) = b log(1 - x^a))``, exact at both ends, with ``x``
+        replaced outside ``(0, 1)`` so that no NaN reaches a gradient."""
+        inside = (x > 0) & (x < 1)
+        log_x = jnp.log(jnp.where(inside, x, 0.5))
+        return inside, log_x, self.concentration0 * _log1mexp(self.concentration1 * log_x)
+
     def log_prob(self, x: ArrayLike) -> Array:
         a, b = self.concentration1, self.concentration0
-        log_x = jnp.log(x)
-        log_q = (
-            jnp.log(a) + jnp.log(b) + (a - 1.0) * log_x + (b - 1.0) * jnp.log1p(-jnp.exp(a * log_x))
-        )
-        return jnp.where((x > 0) & (x < 1), log_q, -jnp.inf)
+        inside, log_x, log_s = self._log_parts(x)
+        # log q = log(ab) + (a - 1) log x + (b - 1)/b log S.
+        log_q = jnp.log(a) + jnp.log(b) + (a - 1.0) * log_x + (b - 1.0) / b * log_s
+        return jnp.where(inside, log_q, -jnp.inf)
 
     def cdf(self, x: ArrayLike) -> Array:
-        x = jnp.clip(x, 0.0, 1.0)
-        return -jnp.expm1(self.concentration0 * jnp.log1p(-(x**self.concentration1)))
+        return jnp.exp(self.log_cdf(x))
+
+    def log_cdf(self, x: ArrayLike) -> Array:
+        """``log(1 - (1 - x^a)^b)``."""
+        inside, _, log_s = self._log_parts(x)
+        return jnp.where(inside, _log1mexp(log_s), jnp.where(x <= 0, -jnp.inf, 0.0))
+
+    def log_survival(self, x: ArrayLike) -> Array:
+        """``b log(1 - x^a)``, exact as ``x -> 1``."""
+        inside, _, log_s = self._log_parts(x)
+        return jnp.where(inside, log_s, jnp.where(x <= 0, 0.0, -jnp.inf))
 
     def icdf(self, p: ArrayLike) -> Array:
         log_one_minus_w = jnp.log1p(-p) / self.concentration0  # log (1 - p)^(1/b)
@@ -72,3 +87,14 @@ class Kumaraswamy(Distribution):
         a, b = self.concentration1, self.concentration0
         harmonic_b = special.digamma(b + 1.0) + EULER_GAMMA
         return (1.0 - 1.0 / b) + (1.0 - 1.0 / a) * harmonic_b - jnp.log(a * b)
+
+
+def _log1mexp(u: Array) -> Array:
+    """``log(1 - e^u)`` for ``u < 0``: ``log1p(-e^u)`` below ``-log 2``, ``log(-expm1(u))`` above
+    (each exact where the other cancels)."""
+    far = u < -0.6931471805599453
+    return jnp.where(
+        far,
+        jnp.log1p(-jnp.exp(jnp.where(far, u, -1.0))),
+        jnp.log(-jnp.expm1(jnp.where(far, -0.1, u))),
+    )
