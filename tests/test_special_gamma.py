@@ -7,7 +7,6 @@ Run in float32 (default) and in float64 (``JAX_ENABLE_X64=1``): the dtype under 
 from __future__ import annotations
 
 import math
-import os
 
 import jax
 import jax.numpy as jnp
@@ -15,7 +14,7 @@ import mpmath as mp
 import numpy as np
 import pytest
 import scipy.special as sc
-from conftest import FULL, float32_only
+from conftest import float32_only
 from jax.test_util import check_grads
 
 from ml_networks_jax.special.gamma import (
@@ -180,11 +179,6 @@ REGIME_POINTS = [
 
 
 @pytest.mark.skipif(not X64, reason="finite differences of gradients need float64")
-@pytest.mark.skipif(
-    X64 and not (FULL and "optimization_level=0" in os.environ.get("XLA_FLAGS", "")),
-    reason="float64 Hessian: LLVM at the default level needs > 7 GB to compile it (known issue); "
-    "run with MNJ_FULL=1 XLA_FLAGS=--xla_backend_optimization_level=0 (30 s, 1 GB)",
-)
 @pytest.mark.parametrize("fn", [gammainc_log, log_gamma_density], ids=["P", "log_q"])
 def test_second_derivatives_vs_finite_differences(fn):
     """The Hessian in (a, log x) at a point of every regime, against central differences of the
