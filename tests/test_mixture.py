@@ -327,18 +327,21 @@ def test_diagonal_mixture_second_derivatives_follow_the_coupling():
     z = d.sample(jax.random.key(3), ())
     target = d._standardize(z)
 
+    @jax.jit
     def coupled(l):
-        dd, zz = _diagonal_mixture(logits, l, scale), z
-        for _ in range(30):
-            zz = zz - jnp.linalg.solve(
-                jax.jacfwd(dd._standardize)(zz), dd._standardize(zz) - target
-            )
-        return zz
+        dd = _diagonal_mixture(logits, l, scale)
 
+        def newton(_, zz):
+            step = jnp.linalg.solve(jax.jacfwd(dd._standardize)(zz), dd._standardize(zz) - target)
+            return zz - step
+
+        return jax.lax.fori_loop(0, 8, newton, z)
+
+    @jax.jit
     def jac(l, zz):
         return jax.jacfwd(lambda m: mnj.reparameterize(_diagonal_mixture(logits, m, scale), zz))(l)
 
-    hess = jax.jacfwd(lambda l: jac(l, z))(loc)
+    hess = jax.jit(jax.jacfwd(lambda l: jac(l, z)))(loc)
     for idx in ((1, 2), (0, 0), (2, 3)):
         e = jnp.zeros_like(loc).at[idx].set(1e-5)
         fd = (jac(loc + e, coupled(loc + e)) - jac(loc - e, coupled(loc - e))) / 2e-5
