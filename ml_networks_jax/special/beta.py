@@ -908,11 +908,12 @@ def _betainc_logit_jvp(primals, tangents):
     """dI = q_t (h_a da + h_b db + dt), from differentiable JAX operations."""
     a, b, t = primals
     da, db, dt = tangents
-    i, _, _, _, log_q, valid = _core(a, b, t, need_d=False)
+    need_d = not (_is_zero(da) and _is_zero(db))
+    # One evaluation gives the value, the density and, if needed, h_a and h_b.
+    i, _, h_a, h_b, log_q, valid = _core(a, b, t, need_d=need_d)
     dens = jnp.where(valid, jnp.exp(log_q), jnp.nan)
     rate = jnp.zeros_like(i)
-    if not (_is_zero(da) and _is_zero(db)):
-        _, _, h_a, h_b, _, _ = _core(a, b, t, need_d=True)
+    if need_d:
         if not _is_zero(da):
             rate = rate + jnp.where(valid, h_a, 0.0) * jnp.asarray(da, i.dtype)
         if not _is_zero(db):
