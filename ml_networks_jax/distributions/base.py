@@ -78,6 +78,12 @@ def as_float_param(value: Any, name: str) -> Any:
     return jnp.asarray(value) if isinstance(value, (np.ndarray, np.generic)) else value
 
 
+def has_placeholder_leaves(tree: Any) -> bool:
+    """True while a JAX transformation rebuilds a pytree with non-array leaves (constructors then
+    skip their shape checks)."""
+    return any(not hasattr(leaf, "shape") for leaf in jax.tree.leaves(tree))
+
+
 class Distribution:
     """Base class of every distribution. See the module docstring for the contract."""
 

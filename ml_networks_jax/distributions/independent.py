@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey, Shape
-from ml_networks_jax.distributions.base import Distribution, distribution, static_field
+from ml_networks_jax.distributions.base import (
+    Distribution,
+    distribution,
+    has_placeholder_leaves,
+    static_field,
+)
 
 
 @distribution
@@ -29,7 +33,7 @@ class Independent(Distribution):
     def __post_init__(self) -> None:
         if not isinstance(self.base, Distribution):
             return  # a placeholder during a JAX transformation
-        if any(not hasattr(leaf, "shape") for leaf in jax.tree.leaves(self.base)):
+        if has_placeholder_leaves(self.base):
             return
         n, base_batch = self.reinterpreted_batch_ndims, self.base.batch_shape
         if not 0 <= n <= len(base_batch):

@@ -33,14 +33,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey, Shape
-from ml_networks_jax.distributions.base import Distribution, distribution, param
+from ml_networks_jax.distributions.base import (
+    Distribution,
+    distribution,
+    has_placeholder_leaves,
+    param,
+)
 from ml_networks_jax.distributions.independent import Independent
 from ml_networks_jax.distributions.von_mises import VonMises
-
-
-def _placeholder(tree) -> bool:
-    """True during a JAX transformation that rebuilds the pytree with non-array leaves."""
-    return any(not hasattr(leaf, "shape") for leaf in jax.tree.leaves(tree))
 
 
 class _Mixture(Distribution):
@@ -54,10 +54,6 @@ class _Mixture(Distribution):
 
     def _stacked_support(self) -> tuple[Array, Array]:
         """The components' ``(low, high)``, each of shape ``batch_shape + (K,)``."""
-        raise NotImplementedError
-
-    def _draw_components(self, key: PRNGKey, shape: tuple[int, ...]) -> Array:
-        """A draw of every component, shape ``shape + (K,)``."""
         raise NotImplementedError
 
     @property
@@ -80,26 +76,19 @@ class _Mixture(Distribution):
         value = _inside_support(self._stacked, method, x, *self._stacked_support())
         return jax.nn.logsumexp(self.log_weights() + value, axis=-1)
 
-    def _split(self, key: PRNGKey) -> tuple[PRNGKey, PRNGKey]:
-        return tuple(jax.random.split(key))
+    def _draw_index(self, key: PRNGKey, shape: tuple[int, ...]) -> tuple[Array, PRNGKey]:
+        """The component index of each draw (shape ``sample_shape + batch_shape``) and the key
+        left for the values: one split, shared by ``_draw`` and ``sample_component``."""
+        key_index, key_value = jax.random.split(key)
+        logits = jax.lax.stop_gradient(self.log_weights())
+        return jax.random.categorical(key_index, logits, shape=shape), key_value
 
     def sample_component(self, key: PRNGKey, sample_shape: Shape = ()) -> Array:
         """The component indices (int32, shape ``sample_shape + batch_shape``) of the draws that
         ``sample``, ``rsample`` and ``rsample_implicit`` make with the same ``key``."""
         if isinstance(sample_shape, int):
             sample_shape = (sample_shape,)
-        shape = tuple(sample_shape) + self.batch_shape
-        logits = jax.lax.stop_gradient(self.log_weights())
-        return jax.random.categorical(self._split(key)[0], logits, shape=shape)
-
-    def _draw(self, key: PRNGKey, shape: tuple[int, ...]) -> Array:
-        n_event = len(self.event_shape)
-        shape = shape[: len(shape) - n_event]  # sample_shape + batch_shape
-        index = jax.random.categorical(self._split(key)[0], self.log_weights(), shape=shape)
-        values = self._draw_components(self._split(key)[1], shape)  # shape + (K,) + event
-        index = index.reshape(index.shape + (1,) * (1 + n_event))
-        picked = jnp.take_along_axis(values, index, axis=-1 - n_event)
-        return jnp.squeeze(picked, axis=-1 - n_event)
+        return self._draw_index(key, tuple(sample_shape) + self.batch_shape)[0]
 
     def log_prob(self, x: ArrayLike) -> Array:
         return self._mix_log("log_prob", x)
@@ -170,7 +159,7 @@ class MixtureSameFamily(_Mixture):
                 f"got {type(self.components).__name__}."
             )
         super().__post_init__()
-        if _placeholder(self):
+        if has_placeholder_leaves(self):
             return
         _check_linear("MixtureSameFamily", (self.components,))
         comps = self.components
@@ -220,7 +209,7 @@ class MixtureSameFamily(_Mixture):
         draw instead of K)."""
         n_event = len(self.event_shape)
         outer = shape[: len(shape) - n_event]  # sample_shape + batch_shape
-        index = jax.random.categorical(self._split(key)[0], self.log_weights(), shape=outer)
+        index, key = self._draw_index(key, outer)
         full = outer + (self.num_components,) + self.event_shape
         index = index.reshape(outer + (1,) + (1,) * n_event)
 
@@ -229,7 +218,7 @@ class MixtureSameFamily(_Mixture):
             return jnp.squeeze(jnp.take_along_axis(p, index, axis=-1 - n_event), -1 - n_event)
 
         picked = jax.tree.map(pick, self.components)
-        return picked._draw(self._split(key)[1], shape).astype(self.dtype)
+        return picked._draw(key, shape).astype(self.dtype)
 
     def rsample_implicit(self, key: PRNGKey, sample_shape: Shape = ()) -> Array:
         if self.event_shape != (1,):
@@ -354,7 +343,7 @@ class Mixture(_Mixture):
             raise TypeError("Mixture: components must be a tuple of distributions.")
         object.__setattr__(self, "components", tuple(comps))
         super().__post_init__()
-        if _placeholder(self):
+        if has_placeholder_leaves(self):
             return
         _check_linear("Mixture", comps)
         if any(c.event_ndims for c in comps):
@@ -394,12 +383,15 @@ class Mixture(_Mixture):
             for i in (0, 1)
         )
 
-    def _draw_components(self, key: PRNGKey, shape: tuple[int, ...]) -> Array:
+    def _draw(self, key: PRNGKey, shape: tuple[int, ...]) -> Array:
+        """Every component drawn (families differ, so parameters cannot be gathered), then the
+        picked one taken."""
+        index, key = self._draw_index(key, shape)
         keys = jax.random.split(key, len(self.components))
         draws = [
             c._draw(k, shape).astype(self.dtype) for c, k in zip(self.components, keys, strict=True)
         ]
-        return jnp.stack(draws, axis=-1)
+        return jnp.take_along_axis(jnp.stack(draws, axis=-1), index[..., None], axis=-1)[..., 0]
 
 
 def _check_components(name: str, logits: Array, component_batch: tuple) -> None:

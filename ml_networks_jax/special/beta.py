@@ -965,12 +965,12 @@ def _betainc_x_jvp(primals, tangents):
     log_x, log_y = jnp.log(xs), jnp.log1p(-xs)
     t = log_x - log_y
     valid = (a > 0) & (b > 0) & jnp.isfinite(a) & jnp.isfinite(b) & ~jnp.isnan(x)
-    _, _, _, _, log_q, _ = _core(a, b, t, need_d=False)
+    need_d = not (_is_zero(da) and _is_zero(db))
+    _, _, h_a, h_b, log_q, _ = _core(a, b, t, need_d=need_d)  # one evaluation
     dens_t = jnp.where(inside, jnp.exp(log_q), 0.0)
     dens_t = jnp.where(valid, dens_t, jnp.nan)
     out = jnp.zeros_like(value)
-    if not (_is_zero(da) and _is_zero(db)):
-        _, _, h_a, h_b, _, _ = _core(a, b, t, need_d=True)
+    if need_d:
         if not _is_zero(da):
             out = out + dens_t * jnp.where(inside, h_a, 0.0) * jnp.asarray(da, value.dtype)
         if not _is_zero(db):
