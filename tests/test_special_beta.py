@@ -169,8 +169,10 @@ POINTS = [(3.0, 2.0, 0.2)] + (
 @pytest.mark.parametrize("point", POINTS)
 def test_check_grads_logit(point):
     tol = 1e-5 if X64 else 3e-2
+    # float64: a step of 1e-5, not 1e-4; at a = 0.05 the larger step's own second-order
+    # truncation error is 3e-5 relative (measured).
     check_grads(jax.jit(betainc_logit), point, order=2 if X64 else 1, modes=["fwd", "rev"],
-                atol=tol, rtol=tol)  # fmt: skip
+                atol=tol, rtol=tol, eps=1e-5 if X64 else None)  # fmt: skip
 
 
 def _temme_ratio(p):
