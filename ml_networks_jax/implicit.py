@@ -61,25 +61,20 @@ def _reparameterize_jvp(primals, tangents):
 
 
 def _univariate_tangent(dist: Distribution, ddist: Distribution, z: Array) -> Array:
-    """``dz = -(∂F/∂θ · dθ) / q(z)``, with ``∂F/∂θ · dθ = exp(log s) · r`` given in scaled form by
-    the family (``_cdf_tangent``) or by :func:`_tail_cdf_tangent`:
-
-        dz = -exp(log s - log q(z)) · r,
-
-    so neither ``1/q`` nor ``∂F/∂θ`` needs to be representable on its own, only their ratio.
-    """
-    cdf_tangent = getattr(dist, "_cdf_tangent", None) or (
-        lambda d, z: _tail_cdf_tangent(dist, d, z)
-    )
-    log_scale, rate = cdf_tangent(ddist, z)
-    return -jnp.exp(log_scale - dist.log_prob(z)) * rate
+    """``dz = -(∂F/∂θ · dθ) / q(z)``, the ratio given by the family (``_cdf_tangent``, which
+    computes it directly, without ``1/q`` or ``∂F/∂θ`` having to be representable on their own)
+    or by :func:`_tail_cdf_tangent`."""
+    cdf_tangent = getattr(dist, "_cdf_tangent", None)
+    if cdf_tangent is None:
+        return -_tail_cdf_tangent(dist, ddist, z)
+    return -cdf_tangent(ddist, z)
 
 
-def _tail_cdf_tangent(dist: Distribution, ddist: Distribution, z: Array) -> tuple[Array, Array]:
-    """``∂F/∂θ · dθ`` through the smaller tail ``T`` (``F`` or ``1 - F``):
-    ``±T · (∂ log T/∂θ · dθ)``, i.e. ``(log T, ±d log T)``. Linear in the tangent, as JAX's
-    transposition requires; families whose tails matter override ``log_cdf`` / ``log_survival``
-    with accurate versions.
+def _tail_cdf_tangent(dist: Distribution, ddist: Distribution, z: Array) -> Array:
+    """``(∂F/∂θ · dθ) / q(z)`` through the smaller tail ``T`` (``F`` or ``1 - F``):
+    ``±exp(log T - log q(z)) · (∂ log T/∂θ · dθ)``. Linear in the tangent, as JAX's transposition
+    requires; families whose tails matter override ``log_cdf`` / ``log_survival`` with accurate
+    versions.
     """
     lower = jax.lax.stop_gradient(dist.cdf(z)) <= 0.5
 
@@ -87,4 +82,4 @@ def _tail_cdf_tangent(dist: Distribution, ddist: Distribution, z: Array) -> tupl
         return jnp.where(lower, d.log_cdf(z), d.log_survival(z))
 
     log_t, dlog_t = jax.jvp(log_tail, (dist,), (ddist,))
-    return log_t, jnp.where(lower, dlog_t, -dlog_t)
+    return jnp.exp(log_t - dist.log_prob(z)) * jnp.where(lower, dlog_t, -dlog_t)

@@ -13,9 +13,9 @@ A subclass provides
 * ``log_prob(x)`` and, for univariate families, ``cdf(x)`` differentiable in the parameters;
 * optionally ``_explicit(key, shape)``: an explicit (location-scale) pathwise sampler, which
   ``rsample`` prefers;
-* optionally ``_cdf_tangent(ddist, z)``: ``∂F(z)/∂θ · dθ`` for a tangent ``ddist``, in the scaled
-  form ``(log s, r)`` with ``∂F/∂θ · dθ = s · r``, where a family has a faster or more accurate CDF
-  derivative than autodiff of its CDF (the engine, :mod:`ml_networks_jax.implicit`, still divides);
+* optionally ``_cdf_tangent(ddist, z)``: ``(∂F(z)/∂θ · dθ) / q(z)`` for a tangent ``ddist`` (the
+  implicit tangent ``-dz``, :mod:`ml_networks_jax.implicit`), where a family has this ratio in a
+  faster or more accurate form than autodiff of its log CDF over its density;
 * the moments it has in closed form.
 
 Samples have shape ``sample_shape + batch_shape + event_shape`` (the torch/TFP convention).

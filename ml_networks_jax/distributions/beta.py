@@ -53,10 +53,10 @@ def logit(x: ArrayLike) -> Array:
     return jnp.log(x) - jnp.log1p(-x)
 
 
-def _beta_tangent(a: Array, b: Array, da: Array, db: Array, t: Array) -> tuple[Array, Array]:
-    """``∂I/∂θ · dθ`` at logit ``t``, scaled: ``(log q_t(t), h_a da + h_b db)``."""
+def _beta_tangent(a: Array, b: Array, da: Array, db: Array, t: Array) -> Array:
+    """``(∂I/∂θ · dθ) / q_t(t) = h_a da + h_b db`` at logit ``t``."""
     h_a, h_b = betainc_logit_tangent(a, b, t)
-    return log_beta_logit_density(a, b, t), h_a * da + h_b * db
+    return h_a * da + h_b * db
 
 
 @distribution
@@ -82,7 +82,7 @@ class LogitBeta(Distribution):
         log_g = log_standard_gamma(key, jnp.stack([a, b])).reshape((2,) + shape)
         return (log_g[0] - log_g[1]).astype(self.dtype)
 
-    def _cdf_tangent(self, ddist: LogitBeta, t: Array) -> tuple[Array, Array]:
+    def _cdf_tangent(self, ddist: LogitBeta, t: Array) -> Array:
         return _beta_tangent(
             self.concentration1,
             self.concentration0,
@@ -164,10 +164,11 @@ class Beta(Distribution):
         # log q(x) = log q_t(t) - log x - log(1 - x), with -log x = softplus(-t).
         return sigmoid(t), self.logit_beta().log_prob(t) + jax.nn.softplus(-t) + jax.nn.softplus(t)
 
-    def _cdf_tangent(self, ddist: Beta, x: Array) -> tuple[Array, Array]:
-        # ∂I/∂θ / q(x) = (∂I/∂θ / q_t) · x (1 - x); the engine divides by q(x) itself.
+    def _cdf_tangent(self, ddist: Beta, x: Array) -> Array:
+        # ∂I/∂θ / q(x) = (∂I/∂θ / q_t) · x (1 - x), q(x) = q_t / (x (1 - x)).
         a, b = self.concentration1, self.concentration0
-        return _beta_tangent(a, b, ddist.concentration1, ddist.concentration0, logit(x))
+        tangent = _beta_tangent(a, b, ddist.concentration1, ddist.concentration0, logit(x))
+        return x * (1.0 - x) * tangent
 
     def log_prob(self, x: ArrayLike) -> Array:
         a, b = self.concentration1, self.concentration0

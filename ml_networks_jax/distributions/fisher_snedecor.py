@@ -52,13 +52,11 @@ class FisherSnedecor(Distribution):
         t = self._logit_beta().rsample_implicit(key, sample_shape)
         return jnp.exp(t + jnp.log(self.df2) - jnp.log(self.df1))
 
-    def _cdf_tangent(self, ddist: FisherSnedecor, z: Array) -> tuple[Array, Array]:
-        # ∂F/∂d₁ = q_t (½ h_a + 1/d₁), ∂F/∂d₂ = q_t (½ h_b - 1/d₂) at s = logit.
+    def _cdf_tangent(self, ddist: FisherSnedecor, z: Array) -> Array:
+        # ∂F/∂d₁ = q_t (½ h_a + 1/d₁), ∂F/∂d₂ = q_t (½ h_b - 1/d₂) at s = logit; q(z) = q_t / z.
         d1, d2 = self.df1, self.df2
-        s = self._logit(z)
-        h_a, h_b = betainc_logit_tangent(0.5 * d1, 0.5 * d2, s)
-        rate = (0.5 * h_a + 1.0 / d1) * ddist.df1 + (0.5 * h_b - 1.0 / d2) * ddist.df2
-        return log_beta_logit_density(0.5 * d1, 0.5 * d2, s), rate
+        h_a, h_b = betainc_logit_tangent(0.5 * d1, 0.5 * d2, self._logit(z))
+        return z * ((0.5 * h_a + 1.0 / d1) * ddist.df1 + (0.5 * h_b - 1.0 / d2) * ddist.df2)
 
     def log_prob(self, x: ArrayLike) -> Array:
         positive = x > 0

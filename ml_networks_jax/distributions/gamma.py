@@ -110,17 +110,16 @@ def log_standard_gamma(key: PRNGKey, alpha: Array) -> Array:
     return jnp.where(accepted, log_z, jnp.nan)
 
 
-def _gamma_cdf_tangent(
-    dist: Distribution, ddist: Distribution, log_x: Array
-) -> tuple[Array, Array]:
-    """``∂F/∂θ · dθ`` at ``x = rate·z = exp(log_x)`` in the engine's scaled form ``(log s, r)``.
+def _gamma_cdf_tangent(dist: Distribution, ddist: Distribution, log_x: Array) -> Array:
+    """``∂P(α, x)/∂θ · dθ`` over the density of ``log x`` at ``x = rate·z = exp(log_x)``.
 
-    ``F = P(α, x)``: ``∂P/∂α = x q(x; α) · h`` (:func:`gammainc_log_shape_tangent`) and
-    ``∂P/∂rate = x q(x; α) / rate``, so ``s = x q(x; α)`` and ``r = h dα + drate / rate``.
+    ``∂P/∂α = x q(x; α) · h`` (:func:`gammainc_log_shape_tangent`) and ``∂P/∂rate = x q(x; α) /
+    rate`` (at fixed ``z``), with ``x q(x; α)`` the density of ``log x``: the ratio is
+    ``h dα + drate / rate``.  Over the density of ``z`` itself, ``q(z) = x q(x; α) / z``, it is
+    ``z`` times that.
     """
     (alpha, rate), (dalpha, drate) = jax.jvp(lambda d: d._shape_rate(), (dist,), (ddist,))
-    h = gammainc_log_shape_tangent(alpha, log_x)
-    return log_exp_gamma_density(alpha, log_x), h * dalpha + drate / rate
+    return gammainc_log_shape_tangent(alpha, log_x) * dalpha + drate / rate
 
 
 class _GammaLaw(Distribution):
@@ -131,9 +130,9 @@ class _GammaLaw(Distribution):
     def _shape_rate(self) -> tuple[Array, Array]:
         raise NotImplementedError
 
-    def _cdf_tangent(self, ddist: Distribution, z: Array) -> tuple[Array, Array]:
+    def _cdf_tangent(self, ddist: Distribution, z: Array) -> Array:
         _, rate = self._shape_rate()
-        return _gamma_cdf_tangent(self, ddist, jnp.log(rate * z))
+        return z * _gamma_cdf_tangent(self, ddist, jnp.log(rate * z))
 
     def _draw(self, key: PRNGKey, shape: tuple[int, ...]) -> Array:
         return jnp.exp(self._exp_gamma()._draw(key, shape))
@@ -251,7 +250,7 @@ class ExpGamma(Distribution):
     def _shape_rate(self) -> tuple[Array, Array]:
         return self.concentration, self.rate
 
-    def _cdf_tangent(self, ddist: Distribution, u: Array) -> tuple[Array, Array]:
+    def _cdf_tangent(self, ddist: Distribution, u: Array) -> Array:
         return _gamma_cdf_tangent(self, ddist, u + jnp.log(self.rate))
 
     def _draw(self, key: PRNGKey, shape: tuple[int, ...]) -> Array:

@@ -49,10 +49,9 @@ class InverseGamma(Distribution):
     def rsample_implicit(self, key: PRNGKey, sample_shape: Shape = ()) -> Array:
         return jnp.exp(-self._exp_gamma().rsample_implicit(key, sample_shape))
 
-    def _cdf_tangent(self, ddist: InverseGamma, z: Array) -> tuple[Array, Array]:
-        # F = 1 - P(α, β/z): the Gamma CDF's tangent at x = β/z, negated.
-        log_s, r = _gamma_cdf_tangent(self, ddist, jnp.log(self.scale) - jnp.log(z))
-        return log_s, -r
+    def _cdf_tangent(self, ddist: InverseGamma, z: Array) -> Array:
+        # F = 1 - P(α, β/z): the Gamma CDF's tangent at x = β/z, negated; over q(z) = x q(x; α)/z.
+        return -z * _gamma_cdf_tangent(self, ddist, jnp.log(self.scale) - jnp.log(z))
 
     def log_prob(self, x: ArrayLike) -> Array:
         alpha, beta = self.concentration, self.scale

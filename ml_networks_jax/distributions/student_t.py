@@ -87,13 +87,13 @@ class StudentT(Distribution):
         log_abs_y = jnp.log(jnp.abs(jnp.where(nonzero, y, 1.0)))
         return jnp.where(nonzero, jnp.log(self.df) - 2.0 * log_abs_y, jnp.inf), nonzero
 
-    def _cdf_tangent(self, ddist: StudentT, z: Array) -> tuple[Array, Array]:
-        # Scaled by q(z) itself: ∂F/∂θ · dθ = q(z) · (-dloc - y dscale + (∂F/∂ν / q(z)) dν).
+    def _cdf_tangent(self, ddist: StudentT, z: Array) -> Array:
+        # (∂F/∂θ · dθ) / q(z) = -dloc - y dscale - (dz/dν) dν.
         y = (z - self.loc) / self.scale
         t, nonzero = self._logit_w(y)
         h_a, _ = betainc_logit_tangent(0.5 * self.df, 0.5, jnp.where(nonzero, t, 0.0))
         dz_ddf = jnp.where(nonzero, 0.5 * self.scale * y * (0.5 * h_a + 1.0 / self.df), 0.0)
-        return self.log_prob(z), -ddist.loc - y * ddist.scale - dz_ddf * ddist.df
+        return -ddist.loc - y * ddist.scale - dz_ddf * ddist.df
 
     def log_prob(self, x: ArrayLike) -> Array:
         df, y = self.df, (x - self.loc) / self.scale

@@ -295,12 +295,12 @@ class TruncatedNormal(Distribution):
         d_scale = jnp.where(narrow, 2.0 * c * d_loc + q2, d_scale)
         return d_loc, d_scale, d_low, d_high
 
-    def _cdf_tangent(self, ddist: TruncatedNormal, z: Array) -> tuple[Array, Array]:
-        """``∂F/∂θ · dθ = -q(z) dz`` in the engine's scaled form ``(log q(z), -dz)``."""
+    def _cdf_tangent(self, ddist: TruncatedNormal, z: Array) -> Array:
+        """``(∂F/∂θ · dθ) / q(z) = -dz``, from the sample gradients."""
         d_loc, d_scale, d_low, d_high = self._sample_gradients(z)
         t = [jnp.asarray(v, d_loc.dtype) for v in (ddist.loc, ddist.scale, ddist.low, ddist.high)]
         dz = d_loc * t[0] + d_scale * t[1] + d_low * t[2] + d_high * t[3]
-        return self.log_prob(z), -dz.astype(z.dtype)
+        return -dz.astype(z.dtype)
 
     # ---- moments -----------------------------------------------------------------------------
 

@@ -232,12 +232,11 @@ class VonMises(Distribution):
         theta = von_mises_standard(key, jnp.broadcast_to(self.concentration, shape))
         return wrap_angle(self.loc + theta.astype(self.dtype))
 
-    def _cdf_tangent(self, ddist: Distribution, z: Array) -> tuple[Array, Array]:
-        """``(log q(z), h dκ - dloc)`` with ``h = (∂F/∂κ)/q`` at ``z - loc`` wrapped into
-        ``[-π, π)`` (``∂F/∂κ`` is 2π-periodic: the windings do not depend on ``κ``)."""
+    def _cdf_tangent(self, ddist: Distribution, z: Array) -> Array:
+        """``h dκ - dloc`` with ``h = (∂F/∂κ)/q`` at ``z - loc`` wrapped into ``[-π, π)``
+        (``∂F/∂κ`` is 2π-periodic: the windings do not depend on ``κ``)."""
         h = von_mises_cdf_concentration_tangent(wrap_angle(z - self.loc), self.concentration)
-        rate = h * ddist.concentration - ddist.loc
-        return self.log_prob(z), rate.astype(z.dtype)
+        return (h * ddist.concentration - ddist.loc).astype(z.dtype)
 
     def log_prob(self, x: ArrayLike) -> Array:
         return von_mises_log_prob(x - self.loc, self.concentration)
