@@ -16,10 +16,12 @@ its implicit gradient is the engine's (:mod:`ml_networks_jax.implicit`) applied 
 taken through the smaller tail in log space (``log F = logsumexp_k(log w_k + log F_k)``), so draws
 in a far tail of the mixture keep finite, exact gradients.
 
-Components with one event dim (``Independent(univariate, 1)``, diagonal) use the distributional
-transform ``T_d(z) = F(z_d | z_<d) = Σ_k π_kd F_kd(z_d)`` with the posterior weights ``π_kd ∝ w_k
-Π_(j<d) q_kj(z_j)``; its triangular Jacobian is solved by forward substitution in closed form
-(:meth:`MixtureSameFamily._standardize_solve`), O(K D) per draw instead of an autodiff Jacobian.
+Components with one event dim (``Independent(univariate, 1)``, diagonal, or a full-covariance
+``MultivariateNormal``) use the distributional transform ``T_d(z) = F(z_d | z_<d) = Σ_k π_kd
+F_kd(z_d | z_<d)`` with the posterior weights ``π_kd ∝ w_k q_k(z_<d)``; its triangular Jacobian is
+solved by forward substitution in closed form (:meth:`MixtureSameFamily._standardize_solve`),
+O(K D) per draw for diagonal components and O(K D²) for full covariances, instead of an autodiff
+Jacobian.
 
 Unlike a straight-through or a score-function treatment of ``k``, this is the exact pathwise
 gradient of the mixture draw (Graves 2016; Figurnov, Mohamed & Mnih 2018), and second derivatives
@@ -31,15 +33,19 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.scipy.special import log_ndtr
 
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey, Shape
 from ml_networks_jax.distributions.base import (
+    LOG_2PI,
     Distribution,
     distribution,
     has_placeholder_leaves,
     param,
 )
 from ml_networks_jax.distributions.independent import Independent
+from ml_networks_jax.distributions.multivariate_normal import MultivariateNormal, tril_solve
+from ml_networks_jax.distributions.normal import Normal
 from ml_networks_jax.distributions.von_mises import VonMises
 
 
@@ -135,7 +141,8 @@ class MixtureSameFamily(_Mixture):
     Args:
         mixture_logits: unnormalized log weights, shape ``(..., K)``.
         components: a univariate distribution of batch shape ``(..., K)``, or
-            ``Independent(univariate, 1)`` of batch shape ``(..., K)`` and event shape ``(D,)``.
+            ``Independent(univariate, 1)`` or ``MultivariateNormal`` of batch shape ``(..., K)``
+            and event shape ``(D,)``.
 
     Example:
         >>> import jax, jax.numpy as jnp, ml_networks_jax as mnj
@@ -164,13 +171,15 @@ class MixtureSameFamily(_Mixture):
         _check_linear("MixtureSameFamily", (self.components,))
         comps = self.components
         if comps.event_ndims and not (
-            isinstance(comps, Independent)
+            isinstance(comps, MultivariateNormal)
+            or isinstance(comps, Independent)
             and comps.reinterpreted_batch_ndims == 1
             and comps.base.event_ndims == 0
         ):
             raise ValueError(
-                "MixtureSameFamily: components must be univariate or Independent(univariate, 1) "
-                f"(one event dim), got {type(comps).__name__} of event_shape {comps.event_shape}."
+                "MixtureSameFamily: components must be univariate, Independent(univariate, 1) or "
+                f"MultivariateNormal, got {type(comps).__name__} of event_shape "
+                f"{comps.event_shape}."
             )
         k, batch = self.mixture_logits.shape[-1:], self.components.batch_shape
         if batch[-1:] != k:
@@ -207,25 +216,32 @@ class MixtureSameFamily(_Mixture):
     def _draw(self, key: PRNGKey, shape: tuple[int, ...]) -> Array:
         """A draw from the picked component only: its parameters are gathered per draw (one
         draw instead of K)."""
-        n_event = len(self.event_shape)
-        outer = shape[: len(shape) - n_event]  # sample_shape + batch_shape
+        outer = shape[: len(shape) - len(self.event_shape)]  # sample_shape + batch_shape
         index, key = self._draw_index(key, outer)
-        full = outer + (self.num_components,) + self.event_shape
-        index = index.reshape(outer + (1,) + (1,) * n_event)
 
-        def pick(p: Array) -> Array:
-            p = jnp.broadcast_to(p, full)
-            return jnp.squeeze(jnp.take_along_axis(p, index, axis=-1 - n_event), -1 - n_event)
+        def pick(p: Array, event: tuple[int, ...]) -> Array:
+            p = jnp.broadcast_to(p, outer + (self.num_components,) + event)
+            i = index.reshape(outer + (1,) * (1 + len(event)))
+            return jnp.squeeze(jnp.take_along_axis(p, i, axis=-1 - len(event)), -1 - len(event))
 
-        picked = jax.tree.map(pick, self.components)
+        comps = self.components
+        if isinstance(comps, MultivariateNormal):
+            d = self.event_shape
+            picked = MultivariateNormal(pick(comps.loc, d), pick(comps.scale_tril, d + d))
+        else:
+            picked = jax.tree.map(lambda p: pick(p, self.event_shape), comps)
         return picked._draw(key, shape).astype(self.dtype)
 
     def rsample_implicit(self, key: PRNGKey, sample_shape: Shape = ()) -> Array:
         if self.event_shape != (1,):
             return super().rsample_implicit(key, sample_shape)
-        # One coordinate: the univariate mixture of the base (the same draw, a cheaper rule).
-        base = self.components.base
-        squeezed = jax.tree.map(lambda p: jnp.broadcast_to(p, base.batch_shape)[..., 0], base)
+        # One coordinate: the univariate mixture (the same draw, a cheaper rule).
+        comps = self.components
+        if isinstance(comps, MultivariateNormal):
+            squeezed = Normal(comps.loc[..., 0], comps.scale_tril[..., 0, 0])
+        else:
+            base = comps.base
+            squeezed = jax.tree.map(lambda p: jnp.broadcast_to(p, base.batch_shape)[..., 0], base)
         univariate = MixtureSameFamily(self.mixture_logits, squeezed)
         return univariate.rsample_implicit(key, sample_shape)[..., None]
 
@@ -235,21 +251,52 @@ class MixtureSameFamily(_Mixture):
         x = jnp.expand_dims(jnp.asarray(x, self.dtype), -2)  # a K axis before the event axis
         return jax.nn.logsumexp(self.log_weights() + self.components.log_prob(x), axis=-1)
 
-    # ---- the distributional transform of a mixture of Independent components -----------------
+    # ---- the distributional transform of a mixture of multivariate components -----------------
     #
-    # T_d(z) = F(z_d | z_<d) = Σ_k π_kd F_kd(z_d) with the posterior weights π_kd ∝ w_k Π_(j<d)
-    # q_kj(z_j). The engine solves (∂T/∂z) dz = dT; ∂T/∂z is lower triangular with diagonal
-    # q(z_d | z_<d) = Σ_k π_kd q_kd(z_d) and, below it, ∂T_d/∂z_j = Σ_k π_kd F_kd (s_kj - Σ_m π_md
-    # s_mj), s_kj = ∂ log q_kj/∂z_j, so forward substitution costs O(K D) per draw. Each T_d is
-    # carried as the log of its smaller tail, log T_d or log(1 - T_d), for accuracy in the tails.
+    # T_d(z) = F(z_d | z_<d) = Σ_k π_kd F_kd with the posterior weights π_kd ∝ w_k q_k(z_<d) =
+    # w_k Π_(j<d) q_kj, where F_kd and q_kj are the conditional CDF and density of coordinate d
+    # given z_<d under component k: for Independent components those of coordinate d alone, for a
+    # multivariate normal N(μ, L Lᵀ) Φ(ε_kd) and φ(ε_kd)/L_dd with ε_k = L⁻¹(z - μ). The engine
+    # solves (∂T/∂z) dz = dT; ∂T/∂z is lower triangular with diagonal q(z_d | z_<d) = Σ_k π_kd
+    # q_kd and, below it,
+    #
+    #     ∂T_d/∂z_j = Σ_k π_kd F_kd (s_kj - Σ_m π_md s_mj) + Σ_k π_kd φ(ε_kd) ∂ε_kd/∂z_j,
+    #
+    # s_kj = ∂ log q_k(z_<d)/∂z_j; the last term only for full covariances. Each T_d is carried as
+    # the log of its smaller tail, log T_d or log(1 - T_d), for accuracy in the tails.
+
+    def _whitened(self, z: Array) -> Array:
+        """``ε_k = L_k⁻¹(z - μ_k)`` of each multivariate normal component: shape ``(..., K, D)``."""
+        comps = self.components
+        return tril_solve(comps.scale_tril, jnp.expand_dims(z, -2) - comps.loc)
+
+    def _tril_diagonal(self) -> Array:
+        return jnp.diagonal(self.components.scale_tril, axis1=-2, axis2=-1)
 
     def _coordinate_logs(self, z: Array, methods: tuple[str, ...]) -> list[Array]:
-        """``log q_kd(z_d)`` etc. of each component k and coordinate d: shape ``(..., K, D)``."""
+        """``log q_kd``, ``log F_kd`` or ``log(1 - F_kd)`` (conditional on ``z_<d`` for a
+        multivariate normal) of each component k and coordinate d: shape ``(..., K, D)``."""
+        if isinstance(self.components, MultivariateNormal):
+            eps = self._whitened(z)
+            logs = {
+                "log_prob": lambda: -0.5 * (eps * eps + LOG_2PI) - jnp.log(self._tril_diagonal()),
+                "log_cdf": lambda: log_ndtr(eps),
+                "log_survival": lambda: log_ndtr(-eps),
+            }
+            return [logs[m]() for m in methods]
         base = self.components.base
         low, high = base.support()
         z = jnp.expand_dims(z, -2)
         z = jnp.broadcast_to(z, jnp.broadcast_shapes(z.shape, low.shape))
         return [_inside_support(lambda m, x: getattr(base, m)(x), m, z, low, high) for m in methods]
+
+    def _coordinate_scores(self, z: Array) -> Array:
+        """``∂ log q_kd/∂z_d`` at fixed ``z_<d``: shape ``(..., K, D)``."""
+        if isinstance(self.components, MultivariateNormal):
+            return -self._whitened(z) / self._tril_diagonal()
+        return jax.jvp(
+            lambda x: self._coordinate_logs(x, ("log_prob",))[0], (z,), (jnp.ones_like(z),)
+        )[1]
 
     def _posterior_logs(self, log_q: Array) -> Array:
         """``log π_kd``: the log weight of component k given ``z_<d``, shape ``(..., K, D)``."""
@@ -275,36 +322,56 @@ class MixtureSameFamily(_Mixture):
     def _standardize_solve(self, z: Array, v: Array) -> Array:
         """``x`` with ``(∂U/∂z) x = v`` for ``U = self._standardize``, by forward substitution.
 
-        Row d, with ``dT_d = T_d v_d`` (lower tail) or ``-(1 - T_d) v_d`` (upper) and the
-        centred running sums ``A_k - Σ_m π_md A_m`` of ``A_k = Σ_(j<d) s_kj x_j``:
-        ``x_d = (dT_d - Σ_k π_kd F_kd (A_k - Ā)) / q_d``, all ratios formed in log space."""
+        Row d, with ``dT_d = T_d v_d`` (lower tail) or ``-(1 - T_d) v_d`` (upper), the centred
+        running sums ``A_k - Σ_m π_md A_m`` of ``A_k = Σ_(j<d) s_kj x_j`` and, for full
+        covariances, ``c_kd = Σ_(j<d) L_k,dj u_kj`` with ``u_k = L_k⁻¹ x`` (so that ``Σ_(j<d)
+        (∂ε_kd/∂z_j) x_j = -c_kd / L_k,dd``):
+
+            x_d = (dT_d - Σ_k π_kd F_kd (A_k - Ā)) / q_d + Σ_k r_kd c_kd,
+
+        ``r_kd = π_kd q_kd / q_d`` the responsibilities; then ``u_kd = (x_d - c_kd) / L_k,dd`` and
+        ``A_k += s_kd (x_d - c_kd)`` (``c = 0`` for Independent components). All ratios are formed
+        in log space. O(K D) per draw, O(K D²) for full covariances."""
         log_t, log_s, (log_q, log_f, log_sf), log_pi = self._tails(z)
         lower = log_t <= log_s
-        score = jax.jvp(
-            lambda x: self._coordinate_logs(x, ("log_prob",))[0], (z,), (jnp.ones_like(z),)
-        )[1]
         log_qd = jax.nn.logsumexp(log_pi + log_q, axis=-2)
         scale = jnp.where(lower, jnp.exp(log_t - log_qd), -jnp.exp(log_s - log_qd))
         lower_k, log_qd_k = lower[..., None, :], log_qd[..., None, :]
         coef = jnp.where(
             lower_k, jnp.exp(log_pi + log_f - log_qd_k), -jnp.exp(log_pi + log_sf - log_qd_k)
         )
-        pi = jnp.exp(log_pi)
+        shape = coef.shape  # (..., K, D)
+        v = jnp.broadcast_to(v, scale.shape)
+        xs = [scale, coef, jnp.exp(log_pi), self._coordinate_scores(z), v]
+        full = isinstance(self.components, MultivariateNormal)
+        if full:
+            tril = jnp.broadcast_to(self.components.scale_tril, shape + shape[-1:])
+            eye = jnp.eye(shape[-1], dtype=coef.dtype)
+            xs += [
+                jnp.exp(log_pi + log_q - log_qd_k),
+                jnp.moveaxis(tril, -2, -1),
+                jnp.broadcast_to(self._tril_diagonal(), shape),
+                jnp.broadcast_to(eye, shape[:-2] + eye.shape),  # row d: the indicator of d
+            ]
 
-        def row(acc, xs):
-            scale_d, coef_d, pi_d, score_d, v_d = xs
+        def row(carry, xs):
+            acc, u = carry
+            scale_d, coef_d, pi_d, score_d, v_d = xs[:5]
             centred = acc - jnp.sum(pi_d * acc, axis=-1, keepdims=True)
             x_d = scale_d * v_d - jnp.sum(coef_d * centred, axis=-1)
-            return acc + score_d * x_d[..., None], x_d
+            if not full:
+                return (acc + score_d * x_d[..., None], u), x_d
+            resp_d, tril_d, diag_d, onehot_d = xs[5:]  # tril_d: row d of each L_k, (..., K, D)
+            c_d = jnp.sum(tril_d * u, axis=-1)  # u_kj = 0 for j >= d
+            x_d = x_d + jnp.sum(resp_d * c_d, axis=-1)
+            r_d = x_d[..., None] - c_d
+            u = u + (r_d / diag_d)[..., None] * onehot_d[..., None, :]
+            return (acc + score_d * r_d, u), x_d
 
-        xs = (scale, coef, pi, score, jnp.broadcast_to(v, scale.shape))
-        xs = tuple(jnp.moveaxis(a, -1, 0) for a in xs)
-        # Row 0 has no sums (A = 0); the scan runs over rows 1 ... D-1 only.
-        acc, x0 = row(jnp.zeros_like(coef[..., 0]), tuple(a[0] for a in xs))
-        if scale.shape[-1] == 1:
-            return x0[..., None]
-        _, x = jax.lax.scan(row, acc, tuple(a[1:] for a in xs))
-        return jnp.moveaxis(jnp.concatenate([x0[None], x]), 0, -1)
+        xs = [jnp.moveaxis(a, -1, 0) for a in xs]
+        u0 = jnp.zeros(shape, coef.dtype) if full else None
+        _, x = jax.lax.scan(row, (jnp.zeros_like(coef[..., 0]), u0), tuple(xs))
+        return jnp.moveaxis(x, 0, -1)
 
 
 @distribution
