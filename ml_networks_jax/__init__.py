@@ -34,6 +34,7 @@ from ml_networks_jax.distributions.beta import Beta, LogitBeta
 from ml_networks_jax.distributions.cauchy import Cauchy
 from ml_networks_jax.distributions.dirichlet import Dirichlet
 from ml_networks_jax.distributions.exponential import Exponential
+from ml_networks_jax.distributions.factorized import Factorized
 from ml_networks_jax.distributions.fisher_snedecor import FisherSnedecor
 from ml_networks_jax.distributions.gamma import Chi2, ExpGamma, Gamma
 from ml_networks_jax.distributions.gumbel import Gumbel
@@ -65,6 +66,7 @@ __all__ = [
     "Distribution",
     "ExpGamma",
     "Exponential",
+    "Factorized",
     "FisherSnedecor",
     "Gamma",
     "Gumbel",
