@@ -76,10 +76,11 @@ def _tail_cdf_tangent(dist: Distribution, ddist: Distribution, z: Array) -> Arra
     requires; families whose tails matter override ``log_cdf`` / ``log_survival`` with accurate
     versions.
     """
-    lower = jax.lax.stop_gradient(dist.cdf(z)) <= 0.5
 
-    def log_tail(d: Distribution) -> Array:
-        return jnp.where(lower, d.log_cdf(z), d.log_survival(z))
+    def log_tails(d: Distribution) -> tuple[Array, Array]:
+        return d.log_cdf(z), d.log_survival(z)
 
-    log_t, dlog_t = jax.jvp(log_tail, (dist,), (ddist,))
-    return jnp.exp(log_t - dist.log_prob(z)) * jnp.where(lower, dlog_t, -dlog_t)
+    (log_f, log_s), (dlog_f, dlog_s) = jax.jvp(log_tails, (dist,), (ddist,))
+    lower = jax.lax.stop_gradient(log_f <= log_s)
+    log_t = jnp.where(lower, log_f, log_s)
+    return jnp.exp(log_t - dist.log_prob(z)) * jnp.where(lower, dlog_f, -dlog_s)

@@ -3,6 +3,8 @@ exact gradients of moments, samples against the mixture CDF, transformations, ba
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -319,17 +321,22 @@ def test_diagonal_mixture_gradient_solves_the_triangular_system():
 
 
 @pytest.mark.skipif(not X64, reason="finite differences along the implicit coupling, float64")
-def test_diagonal_mixture_second_derivatives_follow_the_coupling():
+@pytest.mark.parametrize("covariance", ["diagonal", "full"])
+def test_mixture_second_derivatives_follow_the_coupling(covariance):
     """d²z/dloc² by autodiff of the rule against central differences of dz/dloc at the draws
     that keep U(z; θ) fixed (found by Newton's method with the dense Jacobian)."""
     logits, loc, scale = _mv_params()
-    d = _diagonal_mixture(logits, loc, scale)
+    if covariance == "diagonal":
+        make = functools.partial(_diagonal_mixture, logits, scale=scale)
+    else:
+        make = functools.partial(_full_mixture, logits, tril=jnp.asarray(_TRIL, DTYPE))
+    d = make(loc)
     z = d.sample(jax.random.key(3), ())
     target = d._standardize(z)
 
     @jax.jit
     def coupled(l):
-        dd = _diagonal_mixture(logits, l, scale)
+        dd = make(l)
 
         def newton(_, zz):
             step = jnp.linalg.solve(jax.jacfwd(dd._standardize)(zz), dd._standardize(zz) - target)
@@ -339,7 +346,7 @@ def test_diagonal_mixture_second_derivatives_follow_the_coupling():
 
     @jax.jit
     def jac(l, zz):
-        return jax.jacfwd(lambda m: mnj.reparameterize(_diagonal_mixture(logits, m, scale), zz))(l)
+        return jax.jacfwd(lambda m: mnj.reparameterize(make(m), zz))(l)
 
     hess = jax.jit(jax.jacfwd(lambda l: jac(l, z)))(loc)
     for idx in ((1, 2), (0, 0), (2, 3)):
