@@ -202,12 +202,16 @@ class Distribution:
         raise NotImplementedError(f"{type(self).__name__} has no cdf.")
 
     def log_cdf(self, x: ArrayLike) -> Array:
-        """``log F(x)``; families override it where the lower tail needs more accuracy."""
-        return jnp.log(self.cdf(x))
+        """``log F(x)``: ``-inf`` with a zero gradient where ``F = 0`` (below the support);
+        families override it where the lower tail needs more accuracy."""
+        f = self.cdf(x)
+        return jnp.where(f > 0, jnp.log(jnp.where(f > 0, f, 1.0)), -jnp.inf)
 
     def log_survival(self, x: ArrayLike) -> Array:
-        """``log(1 - F(x))``; families override it where the upper tail needs more accuracy."""
-        return jnp.log1p(-self.cdf(x))
+        """``log(1 - F(x))``: ``-inf`` with a zero gradient where ``F = 1`` (above the support);
+        families override it where the upper tail needs more accuracy."""
+        f = self.cdf(x)
+        return jnp.where(f < 1, jnp.log1p(-jnp.where(f < 1, f, 0.0)), -jnp.inf)
 
     def icdf(self, p: ArrayLike) -> Array:
         raise NotImplementedError(f"{type(self).__name__} has no closed-form icdf.")

@@ -139,17 +139,6 @@ class Factorized(Distribution):
         value = jnp.asarray(self.cdf_fn(x_in, self.params), self.dtype)
         return jnp.where(below, 0.0, jnp.where(above, 1.0, value))
 
-    def log_cdf(self, x: ArrayLike) -> Array:
-        """``log F(x)``; ``-inf`` with a zero gradient where ``F`` rounds to 0."""
-        f = self.cdf(x)
-        return jnp.where(f > 0, jnp.log(jnp.where(f > 0, f, 1.0)), -jnp.inf)
-
-    def log_survival(self, x: ArrayLike) -> Array:
-        """``log(1 - F(x))``; ``-inf`` with a zero gradient where ``F`` rounds to 1 (inside a
-        mixture such a term has weight 0, and no NaN reaches the other components' gradients)."""
-        f = self.cdf(x)
-        return jnp.where(f < 1, jnp.log1p(-jnp.where(f < 1, f, 0.0)), -jnp.inf)
-
     def _draw(self, key: PRNGKey, shape: tuple[int, ...]) -> Array:
         if self.sample_fn is not None:
             return jnp.asarray(self.sample_fn(key, shape, self.params), self.dtype)

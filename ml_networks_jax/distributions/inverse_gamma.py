@@ -62,11 +62,14 @@ class InverseGamma(Distribution):
         return jnp.where(positive, log_q, -jnp.inf)
 
     def cdf(self, x: ArrayLike) -> Array:
-        x = jnp.maximum(x, 0.0)
-        return gammaincc(self.concentration, self.scale / x)
+        positive = x > 0
+        x = jnp.where(positive, x, 1.0)  # (no infinite β/x reaching a gradient)
+        return jnp.where(positive, gammaincc(self.concentration, self.scale / x), 0.0)
 
     def log_survival(self, x: ArrayLike) -> Array:
-        return jnp.log(gammainc(self.concentration, self.scale / jnp.maximum(x, 0.0)))
+        positive = x > 0
+        x = jnp.where(positive, x, 1.0)
+        return jnp.where(positive, jnp.log(gammainc(self.concentration, self.scale / x)), 0.0)
 
     def mean(self) -> Array:
         """``β / (α - 1)`` for ``α > 1``; NaN otherwise."""

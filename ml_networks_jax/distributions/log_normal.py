@@ -40,11 +40,15 @@ class LogNormal(Distribution):
         return (jnp.log(x) - self.loc) / self.scale
 
     def log_prob(self, x: ArrayLike) -> Array:
+        positive = x > 0
+        x = jnp.where(positive, x, 1.0)  # -inf outside the support, with zero gradients
         u = self._std(x)
-        return -0.5 * (u * u + LOG_2PI) - jnp.log(self.scale) - jnp.log(x)
+        log_q = -0.5 * (u * u + LOG_2PI) - jnp.log(self.scale) - jnp.log(x)
+        return jnp.where(positive, log_q, -jnp.inf)
 
     def cdf(self, x: ArrayLike) -> Array:
-        return special.ndtr(self._std(x))
+        positive = x > 0
+        return jnp.where(positive, special.ndtr(self._std(jnp.where(positive, x, 1.0))), 0.0)
 
     def icdf(self, p: ArrayLike) -> Array:
         return jnp.exp(self.loc + self.scale * special.ndtri(p))

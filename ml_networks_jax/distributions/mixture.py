@@ -30,6 +30,8 @@ follow by autodiff of the rule.
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -218,11 +220,14 @@ class MixtureSameFamily(_Mixture):
         draw instead of K)."""
         outer = shape[: len(shape) - len(self.event_shape)]  # sample_shape + batch_shape
         index, key = self._draw_index(key, outer)
+        batch, k = self.batch_shape, self.num_components
+        n_batch = math.prod(batch)
 
         def pick(p: Array, event: tuple[int, ...]) -> Array:
-            p = jnp.broadcast_to(p, outer + (self.num_components,) + event)
-            i = index.reshape(outer + (1,) * (1 + len(event)))
-            return jnp.squeeze(jnp.take_along_axis(p, i, axis=-1 - len(event)), -1 - len(event))
+            # Gathered from (batch, K, event) per draw, never broadcast over the sample dims.
+            p = jnp.broadcast_to(p, batch + (k,) + event).reshape((n_batch, k) + event)
+            picked = p[jnp.arange(n_batch), index.reshape(-1, n_batch)]
+            return picked.reshape(outer + event)
 
         comps = self.components
         if isinstance(comps, MultivariateNormal):
@@ -344,14 +349,13 @@ class MixtureSameFamily(_Mixture):
         v = jnp.broadcast_to(v, scale.shape)
         xs = [scale, coef, jnp.exp(log_pi), self._coordinate_scores(z), v]
         full = isinstance(self.components, MultivariateNormal)
-        if full:
-            tril = jnp.broadcast_to(self.components.scale_tril, shape + shape[-1:])
-            eye = jnp.eye(shape[-1], dtype=coef.dtype)
+        if full:  # the factors' rows and diagonals are not broadcast over the draws
+            tril = self.components.scale_tril
             xs += [
                 jnp.exp(log_pi + log_q - log_qd_k),
                 jnp.moveaxis(tril, -2, -1),
-                jnp.broadcast_to(self._tril_diagonal(), shape),
-                jnp.broadcast_to(eye, shape[:-2] + eye.shape),  # row d: the indicator of d
+                self._tril_diagonal(),
+                jnp.eye(shape[-1], dtype=coef.dtype),  # row d: the indicator of d
             ]
 
         def row(carry, xs):
@@ -365,7 +369,7 @@ class MixtureSameFamily(_Mixture):
             c_d = jnp.sum(tril_d * u, axis=-1)  # u_kj = 0 for j >= d
             x_d = x_d + jnp.sum(resp_d * c_d, axis=-1)
             r_d = x_d[..., None] - c_d
-            u = u + (r_d / diag_d)[..., None] * onehot_d[..., None, :]
+            u = u + (r_d / diag_d)[..., None] * onehot_d
             return (acc + score_d * r_d, u), x_d
 
         xs = [jnp.moveaxis(a, -1, 0) for a in xs]

@@ -151,18 +151,27 @@ class TruncatedNormal(Distribution):
         )
 
     def _sides(self, x):
-        """Log-space ``F`` and ``S`` at ``x`` (clipped into the support) and the side integrals."""
+        """Log-space ``F`` and ``S`` at ``x`` and the side integrals.  At or beyond an end of
+        the support an interior point stands in (no zero-length side reaches a gradient) and
+        ``(log F, log S)`` take their limits there, ``(-inf, 0)`` or ``(0, -inf)``."""
         loc, scale, low, high = self._cparams()
         x = jnp.asarray(x, loc.dtype)
         valid = low < high
-        xc = jnp.clip(x, jnp.where(valid, low, -1.0), jnp.where(valid, high, 1.0))
+        below, above = x <= low, x >= high
+        lo_fin, hi_fin = jnp.isfinite(low), jnp.isfinite(high)
+        interior = jnp.where(
+            lo_fin & hi_fin,
+            0.5 * low + 0.5 * high,
+            jnp.where(lo_fin, low + scale, jnp.where(hi_fin, high - scale, loc)),
+        )
+        xc = jnp.where(valid & (below | above), interior, x)
         s = self._std(xc)
         (lc_r, v0_r, v1_r), (lc_l, v0_l, v1_l) = _sides(s["y"], s["a"], s["b"], s["y_a"], s["b_y"])
         log_j0r = lc_r + jnp.log(v0_r)
         log_j0l = lc_l + jnp.log(v0_l)
         log_norm = jnp.logaddexp(log_j0l, log_j0r)  # log(Z/φ(y)) = -log(σ q(x))
-        log_f = log_j0l - log_norm
-        log_s = log_j0r - log_norm
+        log_f = jnp.where(below, -jnp.inf, jnp.where(above, 0.0, log_j0l - log_norm))
+        log_s = jnp.where(below, 0.0, jnp.where(above, -jnp.inf, log_j0r - log_norm))
         return s, log_f, log_s, (lc_r, v1_r, lc_l, v1_l)
 
     def _anchor_integrals(self, order: int):

@@ -39,13 +39,17 @@ class Weibull(Distribution):
     _draw = _explicit
 
     def log_prob(self, x: ArrayLike) -> Array:
-        k = self.concentration
-        log_u = jnp.log(x) - jnp.log(self.scale)
+        k, positive = self.concentration, x > 0
+        log_u = jnp.log(jnp.where(positive, x, 1.0)) - jnp.log(self.scale)
         log_q = jnp.log(k) - jnp.log(self.scale) + (k - 1.0) * log_u - jnp.exp(k * log_u)
-        return jnp.where(x >= 0, log_q, -jnp.inf)
+        # At 0 the limit: +inf for k < 1, 1/scale for k = 1, 0 for k > 1.
+        at_zero = jnp.where(k < 1, jnp.inf, jnp.where(k == 1, -jnp.log(self.scale), -jnp.inf))
+        return jnp.where(positive, log_q, jnp.where(x == 0, at_zero, -jnp.inf))
 
     def cdf(self, x: ArrayLike) -> Array:
-        return -jnp.expm1(-((jnp.maximum(x, 0.0) / self.scale) ** self.concentration))
+        positive = x > 0  # (0^k would give a NaN k-gradient)
+        u = jnp.where(positive, x, 1.0) / self.scale
+        return jnp.where(positive, -jnp.expm1(-(u**self.concentration)), 0.0)
 
     def icdf(self, p: ArrayLike) -> Array:
         return self.scale * (-jnp.log1p(-p)) ** (1.0 / self.concentration)
