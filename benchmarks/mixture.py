@@ -2,8 +2,9 @@
 ``MixtureSameFamily(reparameterize=True)``, in one run on the same inputs.
 
 K = 8 diagonal-Gaussian components (``Independent(Normal(loc, scale), 1)``), N = 1024 draws,
-event sizes D = 1, 16, 128; the gradient of the sum of the draws in the logits, locs and scales
-(TFP differentiates its mixture draws in the component parameters and the logits). Jitted, float32,
+event sizes D = 1, 16, 128 (and ours with full-covariance components); the gradient of the sum of
+the draws in the logits, locs and scales (TFP differentiates its mixture draws in the component
+parameters and the logits). Jitted, float32,
 CPU unless JAX sees an accelerator; median of interleaved calls after a warm-up, compile time of
 one fresh trace. The other peers have no pathwise mixture gradient (numpyro and distrax give the
 logits a silent zero, torch has no mixture rsample), so they are not timed.
@@ -39,6 +40,23 @@ def _ours(d: int):
     return jax.grad(loss, argnums=(0, 1, 2))
 
 
+def _ours_full(d: int):
+    """Full-covariance components (no peer has these): the scale enters as the diagonal of a
+    lower-triangular factor with fixed off-diagonal entries, so the inputs are the same."""
+    import jax
+    import jax.numpy as jnp
+
+    import ml_networks_jax as mnj
+
+    off = jnp.tril(0.1 * jax.random.normal(jax.random.key(7), (K, d, d)), -1)
+
+    def loss(logits, loc, scale, key):
+        comps = mnj.MultivariateNormal(loc, off + scale[..., None] * jnp.eye(d))
+        return jnp.sum(mnj.MixtureSameFamily(logits, comps).rsample(key, (N,)))
+
+    return jax.grad(loss, argnums=(0, 1, 2))
+
+
 def _tfp(d: int):
     import jax
     import jax.numpy as jnp
@@ -57,7 +75,15 @@ def _tfp(d: int):
     return jax.grad(loss, argnums=(0, 1, 2))
 
 
-def _measure(build, d: int, rounds: int) -> dict:
+BUILDERS = {
+    "ml_networks_jax": _ours,
+    "ml_networks_jax, full covariance": _ours_full,
+    "tfp_jax": _tfp,
+}
+
+
+def _measure(d: int, rounds: dict[str, int]) -> dict:
+    """Compile each library's function once, then time them in interleaved rounds."""
     import jax
     import jax.numpy as jnp
 
@@ -67,18 +93,24 @@ def _measure(build, d: int, rounds: int) -> dict:
         jnp.asarray(rng.normal(size=(K, d)), jnp.float32),
         jnp.asarray(np.exp(0.3 * rng.normal(size=(K, d))), jnp.float32),
     )
-    fn = jax.jit(build(d))
-    t0 = time.perf_counter()
-    compiled = fn.lower(*args, jax.random.key(0)).compile()
-    compile_s = time.perf_counter() - t0
-    jax.block_until_ready(compiled(*args, jax.random.key(1)))
-    times = []
-    for i in range(rounds):
+    compiled, out = {}, {}
+    for name, build in BUILDERS.items():
         t0 = time.perf_counter()
-        out = jax.block_until_ready(compiled(*args, jax.random.key(2 + i)))
-        times.append(time.perf_counter() - t0)
-    finite = all(bool(np.isfinite(np.asarray(g)).all()) for g in out)
-    return {"ms": 1e3 * float(np.median(times)), "compile_s": compile_s, "finite": finite}
+        compiled[name] = jax.jit(build(d)).lower(*args, jax.random.key(0)).compile()
+        out[name] = {"compile_s": time.perf_counter() - t0, "times": []}
+        grads = jax.block_until_ready(compiled[name](*args, jax.random.key(1)))
+        out[name]["finite"] = all(bool(np.isfinite(np.asarray(g)).all()) for g in grads)
+    for i in range(max(rounds.values())):
+        for name, fn in compiled.items():
+            if i < rounds[name]:
+                t0 = time.perf_counter()
+                jax.block_until_ready(fn(*args, jax.random.key(2 + i)))
+                out[name]["times"].append(time.perf_counter() - t0)
+    return {
+        name: {"ms": 1e3 * float(np.median(r["times"])), "compile_s": r["compile_s"],
+               "finite": r["finite"]}
+        for name, r in out.items()
+    }  # fmt: skip
 
 
 def main() -> None:
@@ -86,22 +118,23 @@ def main() -> None:
 
     results = {}
     for d in tqdm(SIZES, desc="event sizes"):
-        rounds = 3 if d >= 128 else 20
-        results[d] = {
-            "ml_networks_jax": _measure(_ours, d, 20),
-            "tfp_jax": _measure(_tfp, d, rounds),
-        }
+        rounds = {name: 20 for name in BUILDERS}
+        if d >= 128:
+            rounds["tfp_jax"] = 3  # seconds per call
+            rounds["ml_networks_jax, full covariance"] = 5
+        results[d] = _measure(d, rounds)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     device = f"{platform.machine()}, {jax.devices()[0].platform}"
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "mixture.json").write_text(
         json.dumps({"date": stamp, "device": device, "K": K, "N": N, "results": results}, indent=1)
     )
+    ours, full, tfp = BUILDERS
     rows = [
-        f"| {d} | {r['ml_networks_jax']['ms']:.2f} | {r['tfp_jax']['ms']:.2f} | "
-        f"**{r['tfp_jax']['ms'] / r['ml_networks_jax']['ms']:.1f}** | "
-        f"{r['ml_networks_jax']['compile_s']:.1f} / {r['tfp_jax']['compile_s']:.1f} | "
-        f"{r['ml_networks_jax']['finite']} / {r['tfp_jax']['finite']} |"
+        f"| {d} | {r[ours]['ms']:.2f} | {r[tfp]['ms']:.2f} | "
+        f"**{r[tfp]['ms'] / r[ours]['ms']:.1f}** | "
+        f"{r[ours]['compile_s']:.1f} / {r[tfp]['compile_s']:.1f} | "
+        f"{r[ours]['finite']} / {r[tfp]['finite']} | {r[full]['ms']:.2f} |"
         for d, r in results.items()
     ]
     (RESULTS / "mixture.md").write_text(
@@ -111,11 +144,13 @@ def main() -> None:
                 "",
                 "`python -m benchmarks.mixture`: K = 8 diagonal-Gaussian components, N = 1024 "
                 "draws, gradient of their sum in the logits, locs and scales; jitted, float32, "
-                "median of interleaved calls. TFP: `MixtureSameFamily(reparameterize=True)`.",
+                "median of interleaved calls (at event size 128: TFP 3, full covariance 5). TFP: "
+                "`MixtureSameFamily(reparameterize=True)`. Last column: ours with "
+                "full-covariance `MultivariateNormal` components (no peer has their gradient).",
                 "",
                 "| event size | ml_networks_jax (ms) | TFP (ms) | × TFP | compile (s), ours / TFP "
-                "| gradients finite, ours / TFP |",
-                "|---|---|---|---|---|---|",
+                "| gradients finite, ours / TFP | full covariance (ms) |",
+                "|---|---|---|---|---|---|---|",
                 *rows,
                 "",
             ]
