@@ -293,26 +293,33 @@ def _mv_params():
     return tuple(jnp.asarray(v, DTYPE) for v in (MV_LOGITS, MV_LOC, MV_SCALE))
 
 
-def test_diagonal_mixture_gradient_solves_the_triangular_system():
+@pytest.mark.parametrize("covariance", ["diagonal", "full"])
+def test_mixture_gradient_solves_the_triangular_system(covariance):
     """dz/dθ of a draw, forward and reverse, equals -(∂U/∂z)⁻¹ ∂U/∂θ with both Jacobians of the
-    standardizing map U by autodiff and a dense solve: the O(K D) forward substitution is exact."""
-    params = _mv_params()
-    d = _diagonal_mixture(*params)
+    standardizing map U by autodiff and a dense solve: the forward substitution (O(K D), or
+    O(K D²) with the cross terms of L⁻¹ for full covariances) is exact."""
+    make, params = (
+        (_diagonal_mixture, _mv_params())
+        if covariance == "diagonal"
+        else (_full_mixture, _full_params())
+    )
+    d = make(*params)
     z = d.sample(jax.random.key(3), (2,))
     jac_z = np.asarray(jax.jit(jax.vmap(jax.jacfwd(d._standardize)))(z), np.float64)
     np.testing.assert_array_equal(np.triu(jac_z, 1), 0.0)  # lower triangular
+    assert np.abs(np.tril(jac_z, -1)).max() > 1e-3  # the coordinates are coupled
 
     def draw(*p):
-        return mnj.reparameterize(_diagonal_mixture(*p), z)
+        return mnj.reparameterize(make(*p), z)
 
     def standardized(*p):
-        return _diagonal_mixture(*p)._standardize(z)
+        return make(*p)._standardize(z)
 
     argnums = (0, 1, 2)
     d_u = jax.jit(jax.jacfwd(standardized, argnums=argnums))(*params)
     fwd = jax.jit(jax.jacfwd(draw, argnums=argnums))(*params)
     rev = jax.jit(jax.jacrev(draw, argnums=argnums))(*params)
-    tol = 1e-12 if X64 else 2e-4
+    tol = 1e-12 if X64 else 5e-4
     for i in argnums:
         want = -np.linalg.solve(jac_z, np.asarray(d_u[i], np.float64).reshape(2, D_MV, -1))
         for got in (fwd[i], rev[i]):
@@ -422,34 +429,6 @@ def _full_mixture(logits, loc, tril):
 
 def _full_params():
     return tuple(jnp.asarray(v, DTYPE) for v in (MV_LOGITS, MV_LOC, _TRIL))
-
-
-def test_full_covariance_mixture_gradient_solves_the_triangular_system():
-    """dz/dθ, forward and reverse, equals -(∂U/∂z)⁻¹ ∂U/∂θ with both Jacobians by autodiff and a
-    dense solve: the O(K D²) forward substitution with the cross terms of L⁻¹ is exact."""
-    params = _full_params()
-    d = _full_mixture(*params)
-    z = d.sample(jax.random.key(3), (2,))
-    jac_z = np.asarray(jax.jit(jax.vmap(jax.jacfwd(d._standardize)))(z), np.float64)
-    np.testing.assert_array_equal(np.triu(jac_z, 1), 0.0)
-    assert np.abs(np.tril(jac_z, -1)).max() > 1e-3  # the coordinates are coupled
-
-    def draw(*p):
-        return mnj.reparameterize(_full_mixture(*p), z)
-
-    def standardized(*p):
-        return _full_mixture(*p)._standardize(z)
-
-    argnums = (0, 1, 2)
-    d_u = jax.jit(jax.jacfwd(standardized, argnums=argnums))(*params)
-    fwd = jax.jit(jax.jacfwd(draw, argnums=argnums))(*params)
-    rev = jax.jit(jax.jacrev(draw, argnums=argnums))(*params)
-    tol = 1e-12 if X64 else 5e-4
-    for i in argnums:
-        want = -np.linalg.solve(jac_z, np.asarray(d_u[i], np.float64).reshape(2, D_MV, -1))
-        for got in (fwd[i], rev[i]):
-            got = np.asarray(got, np.float64).reshape(want.shape)
-            np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
 
 
 @statistical
