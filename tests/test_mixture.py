@@ -365,45 +365,58 @@ def test_mixture_second_derivatives_follow_the_coupling(covariance):
 
 
 @statistical
-def test_diagonal_mixture_gradients_are_unbiased():
-    """d/d(logits, loc, scale) of E[c·z] = Σ w (c·μ) and of E[|z|²] = Σ w Σ_d (σ² + μ²)."""
+@pytest.mark.parametrize("covariance", ["diagonal", "full"])
+def test_multivariate_mixture_gradients_are_unbiased(covariance):
+    """d/d(logits, loc, scale or L) of E[c·z] = Σ w (c·μ) and of E[|z|²] = Σ w (‖S‖² + |μ|²),
+    S the scales or the Cholesky factor."""
+    make, spread = (_full_mixture, _TRIL) if covariance == "full" else (_diagonal_mixture, MV_SCALE)
     c = np.arange(1.0, D_MV + 1.0)
     w = np.exp(MV_LOGITS) / np.exp(MV_LOGITS).sum()
-    m1, m2 = MV_LOC @ c, (MV_SCALE**2 + MV_LOC**2).sum(-1)
+    w_s = w.reshape((-1,) + (1,) * (spread.ndim - 1))
+    m1, m2 = MV_LOC @ c, (spread**2).reshape(K_MV, -1).sum(-1) + (MV_LOC**2).sum(-1)
     cases = [
-        (lambda z: (z * jnp.asarray(c, DTYPE)).sum(-1), m1, w[:, None] * c, 0.0 * MV_SCALE),
-        (lambda z: (z**2).sum(-1), m2, 2 * w[:, None] * MV_LOC, 2 * w[:, None] * MV_SCALE),
+        (lambda z: (z * jnp.asarray(c, DTYPE)).sum(-1), m1, w[:, None] * c, 0.0 * spread),
+        (lambda z: (z**2).sum(-1), m2, 2 * w[:, None] * MV_LOC, 2 * w_s * spread),
     ]
-    for h, m, d_loc, d_scale in cases:
+    for h, m, d_loc, d_spread in cases:
 
-        def estimate(key, logits, loc, scale, h=h):
-            return h(_diagonal_mixture(logits, loc, scale).rsample(key, (8_192,))).mean()
+        def estimate(key, logits, loc, spread, h=h):
+            return h(make(logits, loc, spread).rsample(key, (8_192,))).mean()
 
-        exact = [w * (m - np.sum(w * m)), d_loc, d_scale]
-        grads = _batched_grads(estimate, _mv_params(), n=8_192)
+        exact = [w * (m - np.sum(w * m)), d_loc, d_spread]
+        params = tuple(jnp.asarray(v, DTYPE) for v in (MV_LOGITS, MV_LOC, spread))
+        grads = _batched_grads(estimate, params, n=8_192)
         for (mean, se), want in zip(grads, exact, strict=True):
             assert np.all(np.abs(mean - want) <= 4.5 * se + 1e-6), (mean, want, se)
 
 
 @float32_only
-def test_diagonal_mixture_shapes_batching_and_the_single_coordinate_case():
+@pytest.mark.parametrize("covariance", ["diagonal", "full"])
+def test_multivariate_mixture_shapes_batching_and_the_single_coordinate_case(covariance):
+    full = covariance == "full"
+    make, spread = (_full_mixture, _TRIL) if full else (_diagonal_mixture, MV_SCALE)
+    cov = _TRIL @ np.swapaxes(_TRIL, -1, -2) if full else MV_SCALE[..., None] ** 2 * np.eye(D_MV)
     logits = jnp.asarray(np.stack([MV_LOGITS, MV_LOGITS[::-1]]), DTYPE)  # batch (2,)
-    d = _diagonal_mixture(logits, jnp.asarray(MV_LOC, DTYPE), jnp.asarray(MV_SCALE, DTYPE))
+    d = make(logits, jnp.asarray(MV_LOC, DTYPE), jnp.asarray(spread, DTYPE))
     assert (d.batch_shape, d.event_shape) == ((2,), (D_MV,))
     z = d.rsample(jax.random.key(0), (5,))
     assert z.shape == (5, 2, D_MV) and d.log_prob(z).shape == (5, 2)
     assert d.mean().shape == (2, D_MV) and d.variance().shape == (2, D_MV)
     w = np.exp(MV_LOGITS) / np.exp(MV_LOGITS).sum()
     np.testing.assert_allclose(d.mean()[0], w @ MV_LOC, rtol=1e-5)
-    lp = np.log(np.sum(w * np.prod(stats.norm.pdf(np.asarray(z[0, 0], np.float64), MV_LOC,
-                                                     MV_SCALE), -1)))  # fmt: skip
-    np.testing.assert_allclose(d.log_prob(z)[0, 0], lp, rtol=1e-5)
-    g = jax.jit(jax.grad(lambda s: _diagonal_mixture(logits, MV_LOC, s).rsample(
-        jax.random.key(1), (5,)).sum()))(jnp.asarray(MV_SCALE, DTYPE))  # fmt: skip
+    np.testing.assert_allclose(d.variance()[0], w @ np.diagonal(cov, axis1=1, axis2=2)
+                               + w @ MV_LOC**2 - (w @ MV_LOC) ** 2, rtol=1e-5)  # fmt: skip
+    x = np.asarray(z[0, 0], np.float64)
+    pdf = [stats.multivariate_normal(MV_LOC[k], cov[k]).pdf(x) for k in range(K_MV)]
+    np.testing.assert_allclose(d.log_prob(z)[0, 0], np.log(w @ pdf), rtol=1e-5)
+    g = jax.jit(jax.grad(lambda s: make(logits, MV_LOC, s).rsample(
+        jax.random.key(1), (5,)).sum()))(jnp.asarray(spread, DTYPE))  # fmt: skip
     assert np.all(np.isfinite(g))
-    # Event size 1: the same draws and gradients as the univariate mixture.
-    one = _diagonal_mixture(MV_LOGITS, MV_LOC[:, :1], MV_SCALE[:, :1])
-    uni = _normal_mixture(MV_LOGITS, MV_LOC[:, 0], MV_SCALE[:, 0])
+    if full:
+        assert np.all(np.triu(np.asarray(g), 1) == 0)
+    # Event size 1: the same draws as the univariate mixture of normals.
+    one = make(MV_LOGITS, MV_LOC[:, :1], spread[:, :1, :1] if full else spread[:, :1])
+    uni = _normal_mixture(MV_LOGITS, MV_LOC[:, 0], spread[:, 0, 0] if full else spread[:, 0])
     np.testing.assert_allclose(
         one.rsample(jax.random.key(2), (7,))[:, 0], uni.rsample(jax.random.key(2), (7,))
     )
@@ -431,27 +444,6 @@ def _full_params():
     return tuple(jnp.asarray(v, DTYPE) for v in (MV_LOGITS, MV_LOC, _TRIL))
 
 
-@statistical
-def test_full_covariance_mixture_gradients_are_unbiased():
-    """d/d(logits, loc, L) of E[c·z] = Σ w (c·μ) and of E[|z|²] = Σ w (‖L‖² + |μ|²)."""
-    c = np.arange(1.0, D_MV + 1.0)
-    w = np.exp(MV_LOGITS) / np.exp(MV_LOGITS).sum()
-    m1, m2 = MV_LOC @ c, (_TRIL**2).sum((-2, -1)) + (MV_LOC**2).sum(-1)
-    cases = [
-        (lambda z: (z * jnp.asarray(c, DTYPE)).sum(-1), m1, w[:, None] * c, 0.0 * _TRIL),
-        (lambda z: (z**2).sum(-1), m2, 2 * w[:, None] * MV_LOC, 2 * w[:, None, None] * _TRIL),
-    ]
-    for h, m, d_loc, d_tril in cases:
-
-        def estimate(key, logits, loc, tril, h=h):
-            return h(_full_mixture(logits, loc, tril).rsample(key, (8_192,))).mean()
-
-        exact = [w * (m - np.sum(w * m)), d_loc, d_tril]
-        grads = _batched_grads(estimate, _full_params(), n=8_192)
-        for (mean, se), want in zip(grads, exact, strict=True):
-            assert np.all(np.abs(mean - want) <= 4.5 * se + 1e-6), (mean, want, se)
-
-
 def test_diagonal_full_covariance_mixture_matches_the_independent_one():
     """With diagonal factors the two mixtures are one distribution: the same draws, densities and
     implicit gradients (through different code: L⁻¹ and conditional normals vs the base family)."""
@@ -477,31 +469,4 @@ def test_diagonal_full_covariance_mixture_matches_the_independent_one():
     g_tril = jax.grad(lambda t: draws(logits, loc, scale, t)[0].sum())(tril)
     np.testing.assert_allclose(
         jnp.diagonal(g_tril, axis1=-2, axis2=-1), g_scale, rtol=20 * tol, atol=20 * tol
-    )
-
-
-@float32_only
-def test_full_covariance_mixture_shapes_batching_and_the_single_coordinate_case():
-    logits = jnp.asarray(np.stack([MV_LOGITS, MV_LOGITS[::-1]]), DTYPE)  # batch (2,)
-    d = _full_mixture(logits, jnp.asarray(MV_LOC, DTYPE), jnp.asarray(_TRIL, DTYPE))
-    assert (d.batch_shape, d.event_shape) == ((2,), (D_MV,))
-    z = d.rsample(jax.random.key(0), (5,))
-    assert z.shape == (5, 2, D_MV) and d.log_prob(z).shape == (5, 2)
-    assert d.mean().shape == (2, D_MV) and d.variance().shape == (2, D_MV)
-    w = np.exp(MV_LOGITS) / np.exp(MV_LOGITS).sum()
-    np.testing.assert_allclose(d.mean()[0], w @ MV_LOC, rtol=1e-5)
-    cov = _TRIL @ np.swapaxes(_TRIL, -1, -2)
-    np.testing.assert_allclose(d.variance()[0], w @ np.diagonal(cov, axis1=1, axis2=2)
-                               + w @ MV_LOC**2 - (w @ MV_LOC) ** 2, rtol=1e-5)  # fmt: skip
-    x = np.asarray(z[0, 0], np.float64)
-    pdf = [stats.multivariate_normal(MV_LOC[k], cov[k]).pdf(x) for k in range(K_MV)]
-    np.testing.assert_allclose(d.log_prob(z)[0, 0], np.log(w @ pdf), rtol=1e-5)
-    g = jax.jit(jax.grad(lambda t: _full_mixture(logits, MV_LOC, t).rsample(
-        jax.random.key(1), (5,)).sum()))(jnp.asarray(_TRIL, DTYPE))  # fmt: skip
-    assert np.all(np.isfinite(g)) and np.all(np.triu(np.asarray(g), 1) == 0)
-    # Event size 1: the same draws as the univariate mixture of normals.
-    one = _full_mixture(MV_LOGITS, MV_LOC[:, :1], _TRIL[:, :1, :1])
-    uni = _normal_mixture(MV_LOGITS, MV_LOC[:, 0], _TRIL[:, 0, 0])
-    np.testing.assert_allclose(
-        one.rsample(jax.random.key(2), (7,))[:, 0], uni.rsample(jax.random.key(2), (7,))
     )
