@@ -84,6 +84,32 @@ def has_placeholder_leaves(tree: Any) -> bool:
     return any(not hasattr(leaf, "shape") for leaf in jax.tree.leaves(tree))
 
 
+#: Limits of each pointwise method below and above a univariate support.
+_LIMITS = {
+    "log_prob": (-math.inf, -math.inf),
+    "cdf": (0.0, 1.0),
+    "log_cdf": (-math.inf, 0.0),
+    "log_survival": (0.0, -math.inf),
+}
+
+
+def inside_support(evaluate, method: str, x: Array, low: Array, high: Array) -> Array:
+    """``evaluate(method, x)`` for ``log_prob``, ``cdf``, ``log_cdf`` or ``log_survival`` of a
+    univariate family, evaluated only strictly inside its support ``(low, high)``: an interior
+    point stands in elsewhere, so that no NaN reaches a gradient through the branch not taken, and
+    the method's limits are returned there (``-inf`` density, CDF 0 below and 1 above)."""
+    below, above = x <= low, x >= high
+    finite_low, finite_high = jnp.isfinite(low), jnp.isfinite(high)
+    interior = jnp.where(
+        finite_low & finite_high,
+        0.5 * (low + high),
+        jnp.where(finite_low, low + 1.0, jnp.where(finite_high, high - 1.0, 0.0)),
+    )
+    value = evaluate(method, jnp.where(below | above, interior, x))
+    at_low, at_high = _LIMITS[method]
+    return jnp.where(below, at_low, jnp.where(above, at_high, value))
+
+
 class Distribution:
     """Base class of every distribution. See the module docstring for the contract."""
 

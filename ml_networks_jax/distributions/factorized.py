@@ -36,6 +36,7 @@ from ml_networks_jax.distributions.base import (
     as_float_param,
     distribution,
     has_placeholder_leaves,
+    inside_support,
     static_field,
 )
 
@@ -112,32 +113,17 @@ class Factorized(Distribution):
     def support(self) -> tuple[Array, Array]:
         return tuple(jnp.full(self.batch_shape, v, self.dtype) for v in (self.low, self.high))
 
-    def _inside(self, x: ArrayLike) -> tuple[Array, Array, Array, Array]:
-        """``(x, below, above, x_in)``: ``x`` as an array, its position against the support and
-        ``x`` with an interior point standing in outside it (no NaN from the user's functions)."""
-        x = jnp.asarray(x, self.dtype)
-        below, above = x <= self.low, x >= self.high
-        lo_fin, hi_fin = math.isfinite(self.low), math.isfinite(self.high)
-        interior = (
-            0.5 * (self.low + self.high)
-            if lo_fin and hi_fin
-            else self.low + 1.0
-            if lo_fin
-            else self.high - 1.0
-            if hi_fin
-            else 0.0
-        )
-        return x, below, above, jnp.where(below | above, interior, x)
+    def _user(self, method: str, x: Array) -> Array:
+        fn = self.log_prob_fn if method == "log_prob" else self.cdf_fn
+        return jnp.asarray(fn(x, self.params), self.dtype)
 
     def log_prob(self, x: ArrayLike) -> Array:
-        x, below, above, x_in = self._inside(x)
-        value = jnp.asarray(self.log_prob_fn(x_in, self.params), self.dtype)
-        return jnp.where(below | above, -jnp.inf, value)
+        x = jnp.asarray(x, self.dtype)
+        return inside_support(self._user, "log_prob", x, *self.support())
 
     def cdf(self, x: ArrayLike) -> Array:
-        x, below, above, x_in = self._inside(x)
-        value = jnp.asarray(self.cdf_fn(x_in, self.params), self.dtype)
-        return jnp.where(below, 0.0, jnp.where(above, 1.0, value))
+        x = jnp.asarray(x, self.dtype)
+        return inside_support(self._user, "cdf", x, *self.support())
 
     def _draw(self, key: PRNGKey, shape: tuple[int, ...]) -> Array:
         if self.sample_fn is not None:

@@ -43,6 +43,7 @@ from ml_networks_jax.distributions.base import (
     Distribution,
     distribution,
     has_placeholder_leaves,
+    inside_support,
     param,
 )
 from ml_networks_jax.distributions.independent import Independent
@@ -79,9 +80,9 @@ class _Mixture(Distribution):
 
     def _mix_log(self, method: str, x: ArrayLike) -> Array:
         """``logsumexp_k(log w_k + component_k.method(x))`` (``log_prob``, ``log_cdf`` or
-        ``log_survival``; univariate components, see :func:`_inside_support`)."""
+        ``log_survival``; univariate components, see :func:`inside_support`)."""
         x = jnp.asarray(x, self.dtype)[..., None]
-        value = _inside_support(self._stacked, method, x, *self._stacked_support())
+        value = inside_support(self._stacked, method, x, *self._stacked_support())
         return jax.nn.logsumexp(self.log_weights() + value, axis=-1)
 
     def _draw_index(self, key: PRNGKey, shape: tuple[int, ...]) -> tuple[Array, PRNGKey]:
@@ -293,7 +294,7 @@ class MixtureSameFamily(_Mixture):
         low, high = base.support()
         z = jnp.expand_dims(z, -2)
         z = jnp.broadcast_to(z, jnp.broadcast_shapes(z.shape, low.shape))
-        return [_inside_support(lambda m, x: getattr(base, m)(x), m, z, low, high) for m in methods]
+        return [inside_support(lambda m, x: getattr(base, m)(x), m, z, low, high) for m in methods]
 
     def _coordinate_scores(self, z: Array) -> Array:
         """``∂ log q_kd/∂z_d`` at fixed ``z_<d``: shape ``(..., K, D)``."""
@@ -481,22 +482,3 @@ def _check_linear(name: str, components) -> None:
     not a CDF on one interval shared by the components, which the mixture CDF needs."""
     if any(isinstance(c, VonMises) for c in components):
         raise ValueError(f"{name}: von Mises (circular) components are not supported.")
-
-
-def _inside_support(evaluate, method: str, x: Array, low: Array, high: Array) -> Array:
-    """``evaluate(method, x)`` for ``log_prob``, ``log_cdf`` or ``log_survival`` of univariate
-    components, evaluated only strictly inside their support ``(low, high)`` (an interior point
-    stands in elsewhere, so that no NaN reaches a gradient through the branch not taken); outside,
-    the limits: -inf, or 0 for the log CDF above and the log survival below the support."""
-    below, above = x <= low, x >= high
-    finite_low, finite_high = jnp.isfinite(low), jnp.isfinite(high)
-    interior = jnp.where(
-        finite_low & finite_high,
-        0.5 * (low + high),
-        jnp.where(finite_low, low + 1.0, jnp.where(finite_high, high - 1.0, 0.0)),
-    )
-    value = evaluate(method, jnp.where(below | above, interior, x))
-    at_low, at_high = {"log_prob": (-jnp.inf, -jnp.inf), "log_cdf": (-jnp.inf, 0.0)}.get(
-        method, (0.0, -jnp.inf)
-    )
-    return jnp.where(below, at_low, jnp.where(above, at_high, value))

@@ -239,8 +239,8 @@ def _u_minus_log1p(u, n_atanh):
 def _shared(a, b, t, cfg):
     """Quantities of the logit-space density, for valid a, b and finite t (clamped by callers).
 
-    Returns a dict with, among others, ``log_q`` (log density of t), ``d = t - log(a/b)`` and the
-    log ratios ``lx = log(x/p)``, ``ly = log((1-x)/q)`` (p = a/(a+b), q = b/(a+b))."""
+    Returns a dict with, among others, ``log_q`` (log density of t) and the log ratios ``lx =
+    log(x/p)``, ``ly = log((1-x)/q)`` (p = a/(a+b), q = b/(a+b)) at ``d = t - log(a/b)``."""
     r = a + b
     log_x = -jax.nn.softplus(-t)
     log_y = -jax.nn.softplus(t)
@@ -277,8 +277,7 @@ def _shared(a, b, t, cfg):
     st_r, lmd1_r = _gamma_terms(r, cfg.n_cheb)
     log_dens = -r * kl + 0.5 * (log_a + log_b - log_r) - _HALF_LOG_2PI + st_r - st_a - st_b
     return dict(
-        r=r, log_x=log_x, log_y=log_y, d=d, lx=lx, ly=ly, kl=kl, log_q=log_dens,
-        lmd1_a=lmd1_a, lmd1_b=lmd1_b, lmd1_r=lmd1_r,
+        r=r, lx=lx, ly=ly, kl=kl, log_q=log_dens, lmd1_a=lmd1_a, lmd1_b=lmd1_b, lmd1_r=lmd1_r
     )  # fmt: skip
 
 
