@@ -12,6 +12,7 @@ Example:
     >>> g = jax.jit(jax.grad(loss))(2.0)
 """
 
+from ml_networks_jax.bsq import bits_to_codes, codes_to_bits, codes_to_indices, indices_to_codes
 from ml_networks_jax.distributions.base import (
     Distribution,
     batch_shape,
@@ -30,7 +31,9 @@ from ml_networks_jax.distributions.base import (
     stddev,
     variance,
 )
+from ml_networks_jax.distributions.bernoulli import Bernoulli, relaxed_bernoulli
 from ml_networks_jax.distributions.beta import Beta, LogitBeta
+from ml_networks_jax.distributions.categorical import OneHotCategorical, gumbel_softmax
 from ml_networks_jax.distributions.cauchy import Cauchy
 from ml_networks_jax.distributions.dirichlet import Dirichlet
 from ml_networks_jax.distributions.exponential import Exponential
@@ -54,16 +57,33 @@ from ml_networks_jax.distributions.truncated_normal import TruncatedNormal
 from ml_networks_jax.distributions.uniform import Uniform
 from ml_networks_jax.distributions.von_mises import VonMises
 from ml_networks_jax.distributions.weibull import Weibull
+from ml_networks_jax.head import Head, head
 from ml_networks_jax.implicit import reparameterize
+from ml_networks_jax.stoch import (
+    BernoulliStoch,
+    CategoricalStoch,
+    DistributionStoch,
+    NormalStoch,
+    StochState,
+    cat_dist,
+    get_dist,
+    kl_balancing,
+    load_state,
+    stack_dist,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Bernoulli",
+    "BernoulliStoch",
     "Beta",
+    "CategoricalStoch",
     "Cauchy",
     "Chi2",
     "Dirichlet",
     "Distribution",
+    "DistributionStoch",
     "ExpGamma",
     "Exponential",
     "Factorized",
@@ -71,38 +91,54 @@ __all__ = [
     "Gamma",
     "Gumbel",
     "HalfNormal",
+    "Head",
     "Independent",
     "InverseGamma",
     "Kumaraswamy",
     "Laplace",
     "LogNormal",
-    "LogitBeta",
     "Logistic",
+    "LogitBeta",
     "Mixture",
     "MixtureSameFamily",
     "MultivariateNormal",
     "Normal",
+    "NormalStoch",
+    "OneHotCategorical",
+    "StochState",
     "StudentT",
     "TruncatedNormal",
     "Uniform",
     "VonMises",
     "Weibull",
     "batch_shape",
+    "bits_to_codes",
+    "cat_dist",
     "cdf",
+    "codes_to_bits",
+    "codes_to_indices",
     "entropy",
     "event_shape",
+    "get_dist",
+    "gumbel_softmax",
+    "head",
     "icdf",
+    "indices_to_codes",
+    "kl_balancing",
     "kl_divergence",
+    "load_state",
     "log_prob",
     "mean",
     "mode",
     "prob",
     "register_kl",
+    "relaxed_bernoulli",
     "reparameterize",
     "rsample",
     "rsample_implicit",
     "sample",
     "sample_and_log_prob",
+    "stack_dist",
     "stddev",
     "variance",
 ]

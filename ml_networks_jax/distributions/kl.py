@@ -9,7 +9,9 @@ from jax.scipy import special as jsp
 
 from ml_networks_jax._types import Array
 from ml_networks_jax.distributions.base import Distribution
+from ml_networks_jax.distributions.bernoulli import Bernoulli, kl_bernoulli
 from ml_networks_jax.distributions.beta import Beta, _log_beta
+from ml_networks_jax.distributions.categorical import OneHotCategorical, kl_categorical
 from ml_networks_jax.distributions.dirichlet import Dirichlet
 from ml_networks_jax.distributions.exponential import Exponential
 from ml_networks_jax.distributions.gamma import _GammaLaw
@@ -40,7 +42,8 @@ def register_kl(p_type: type, q_type: type) -> Callable:
 
 
 def kl_divergence(p: Distribution, q: Distribution) -> Array:
-    """``KL(p ‖ q)``, batched over the broadcast batch shapes.
+    """``KL(p ‖ q)``, batched over the broadcast batch shapes; for two states
+    (:mod:`ml_networks_jax.stoch`), that of their distributions, shape ``batch_shape``.
 
     The closed form registered for the most specific pair of types in the two MROs is used;
     a pair with none raises ``NotImplementedError`` (estimate it by Monte Carlo instead).
@@ -50,6 +53,8 @@ def kl_divergence(p: Distribution, q: Distribution) -> Array:
         >>> round(float(mnj.kl_divergence(mnj.Normal(0.0, 1.0), mnj.Normal(1.0, 1.0))), 6)
         0.5
     """
+    if hasattr(p, "get_distribution") and hasattr(q, "get_distribution"):  # two StochStates
+        p, q = p.get_distribution(), q.get_distribution()
     for p_cls in type(p).__mro__:
         for q_cls in type(q).__mro__:
             fn = _REGISTRY.get((p_cls, q_cls))
@@ -160,3 +165,5 @@ def _kl_unit_interval_uniform(p: Beta | Kumaraswamy, q: Uniform) -> Array:
 
 register_kl(VonMises, VonMises)(kl_von_mises)
 register_kl(TruncatedNormal, Uniform)(kl_truncated_normal_uniform)
+register_kl(OneHotCategorical, OneHotCategorical)(kl_categorical)
+register_kl(Bernoulli, Bernoulli)(kl_bernoulli)

@@ -1,0 +1,259 @@
+"""The head: a network's raw output and a PRNG key in, a stochastic state out.
+
+``head(x, key, dist)`` reads the parameters of ``dist`` from the last axis of ``x`` (shape
+``(*B, F)``), draws one reparameterized sample per batch element and returns the state that holds
+both (:mod:`ml_networks_jax.stoch`). It is a pure function: no module, no RNG state; call it inside
+``jit``, ``vmap``, ``pmap`` or ``lax.scan``.
+
+========================  ===========  ==========================================================
+``dist``                  ``F``        parameters (``D`` latents, ``G`` groups of ``K``)
+========================  ===========  ==========================================================
+``"normal"``              ``2D``       mean, ``std = min_std + softplus`` (capped at ``max_std``)
+``"categorical"``         ``G K``      logits ``(*B, G, K)``: consecutive pieces of ``x``
+``"bernoulli"``           ``G K``      logits ``(*B, G, K)``
+``"gamma"``               ``2D``       concentration, rate: ``softplus + 1e-3`` each
+``"beta"``                ``2D``       concentration1, concentration0: ``softplus + 1e-3``
+``"dirichlet"``           ``G K``      concentration ``(*B, G, K)``: ``softplus + 1e-3``
+``"von_mises"``           ``2D``       loc (wrapped into ``[-π, π)``), concentration
+                                       ``softplus + 1e-3``
+``"student_t"``           ``3D``       df ``softplus + 1e-3``, loc, scale as the normal std
+========================  ===========  ==========================================================
+
+Each group of ``x`` is a consecutive slice: ``x.reshape(*B, G, K)``.
+
+Tempering, one rule for every family: ``inv_tmp = β`` gives the state of ``q_β(z) ∝ q(z)^β``
+(``β > 1`` sharpens, ``β < 1`` flattens), in closed form, and the state stores the tempered
+parameters it sampled from: logits ``β l`` (categorical, Bernoulli), ``std/√β`` (normal),
+concentration ``α + (β - 1)(α - 1)`` and rate ``β r`` (Gamma, Beta, Dirichlet), ``β κ`` (von
+Mises), ``df' = ν + (β - 1)(ν + 1)`` and ``scale √(ν/df')`` (Student-t). Where ``q^β`` cannot be
+normalized (a concentration below one sharpened past zero), the concentration stops at its floor.
+
+Samples: reparameterized draws (explicit for the normal, implicit for Gamma, Beta, Dirichlet, von
+Mises and Student-t), straight-through one-hot/bits for categorical/Bernoulli (value exact, gradient
+of the probabilities), or with ``relaxed=τ`` the Gumbel-softmax / binary Concrete sample at
+temperature ``τ``. ``deterministic=True`` takes the mode (the mean where a Beta or Dirichlet mode
+sits on the boundary), with the same straight-through gradient, and uses no randomness (``key``
+may be ``None``). ``spherical`` maps categorical one-hots to ``±1`` and Bernoulli bits to BSQ codes
+``(2b - 1)/√K`` per group (:mod:`ml_networks_jax.bsq`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from ml_networks_jax._types import Array, ArrayLike, PRNGKey
+from ml_networks_jax.bsq import bits_to_codes
+from ml_networks_jax.distributions.base import Distribution
+from ml_networks_jax.distributions.bernoulli import Bernoulli, relaxed_bernoulli
+from ml_networks_jax.distributions.beta import Beta
+from ml_networks_jax.distributions.categorical import (
+    OneHotCategorical,
+    gumbel_softmax,
+    straight_through,
+)
+from ml_networks_jax.distributions.dirichlet import Dirichlet
+from ml_networks_jax.distributions.gamma import Gamma
+from ml_networks_jax.distributions.normal import Normal
+from ml_networks_jax.distributions.student_t import StudentT
+from ml_networks_jax.distributions.von_mises import VonMises, wrap_angle
+from ml_networks_jax.stoch import (
+    BernoulliStoch,
+    CategoricalStoch,
+    DistributionStoch,
+    NormalStoch,
+    StochState,
+)
+
+#: Floor added to softplus for concentrations, rates and degrees of freedom.
+FLOOR = 1e-3
+
+#: Raw outputs per latent of the families that read parameters side by side.
+_PARAMS_PER_LATENT = {"normal": 2, "gamma": 2, "beta": 2, "von_mises": 2, "student_t": 3}
+_GROUPED = ("categorical", "bernoulli", "dirichlet")
+FAMILIES = tuple(_PARAMS_PER_LATENT) + _GROUPED
+_DISCRETE = ("categorical", "bernoulli")
+
+
+def _positive(raw: Array) -> Array:
+    return jax.nn.softplus(raw) + FLOOR
+
+
+def _scale(raw: Array, min_std: float, max_std: float | None) -> Array:
+    std = jax.nn.softplus(raw) + min_std
+    return std if max_std is None else jnp.minimum(std, max_std)
+
+
+def _tempered_concentration(alpha: Array, inv_tmp: ArrayLike) -> Array:
+    """``α + (β - 1)(α - 1)`` (exact at ``β = 1``), stopped at the floor."""
+    return jnp.maximum(alpha + (inv_tmp - 1.0) * (alpha - 1.0), FLOOR)
+
+
+def _grouped(x: Array, n_groups: int) -> Array:
+    """``(*B, G*K)`` as ``(*B, G, K)``: group ``g`` is the ``g``-th consecutive slice."""
+    return x.reshape(x.shape[:-1] + (n_groups, x.shape[-1] // n_groups))
+
+
+def _distribution(x: Array, dist: str, n_groups: int, inv_tmp, min_std, max_std) -> Distribution:
+    """The tempered distribution whose parameters ``x`` holds."""
+    if dist in _GROUPED:
+        grouped = _grouped(x, n_groups)
+        if dist == "categorical":
+            return OneHotCategorical(logits=inv_tmp * grouped)
+        if dist == "bernoulli":
+            return Bernoulli(logits=inv_tmp * grouped)
+        return Dirichlet(_tempered_concentration(_positive(grouped), inv_tmp))
+    raw = jnp.split(x, _PARAMS_PER_LATENT[dist], axis=-1)
+    if dist == "normal":
+        return Normal(raw[0], _scale(raw[1], min_std, max_std) / jnp.sqrt(inv_tmp))
+    if dist == "gamma":
+        alpha = _tempered_concentration(_positive(raw[0]), inv_tmp)
+        return Gamma(alpha, inv_tmp * _positive(raw[1]))
+    if dist == "beta":
+        a, b = (_tempered_concentration(_positive(r), inv_tmp) for r in raw)
+        return Beta(a, b)
+    if dist == "von_mises":
+        return VonMises(wrap_angle(raw[0]), inv_tmp * _positive(raw[1]))
+    df = _positive(raw[0])  # q^β of a Student-t is a Student-t: (ν' + 1) = β (ν + 1), ν' s'² = ν s²
+    tempered_df = jnp.maximum(df + (inv_tmp - 1.0) * (df + 1.0), FLOOR)
+    scale = _scale(raw[2], min_std, max_std) * jnp.sqrt(df / tempered_df)
+    return StudentT(tempered_df, raw[1], scale)
+
+
+def _draw(d: Distribution, key, dist: str, deterministic: bool, relaxed) -> Array:
+    if deterministic:
+        mode = d.mode()
+        if dist in _DISCRETE:  # the probabilities' gradient
+            return straight_through(mode, d.mean())
+        return jnp.where(jnp.isnan(mode), d.mean(), mode)
+    if relaxed is not None:
+        relax = gumbel_softmax if dist == "categorical" else relaxed_bernoulli
+        return relax(key, d.logits, relaxed)
+    return d.rsample(key)
+
+
+def _check(x: Any, key: Any, dist: str, n_groups: int, spherical, deterministic, relaxed) -> None:
+    if dist not in FAMILIES:
+        raise ValueError(f"head: unknown dist {dist!r}; choose one of {FAMILIES}.")
+    if not hasattr(x, "shape") or len(x.shape) < 1 or not jnp.issubdtype(x.dtype, jnp.floating):
+        raise TypeError("head: x must be a floating array of shape (*B, F).")
+    features = x.shape[-1]
+    if not isinstance(n_groups, int) or n_groups < 1:
+        raise ValueError(f"head: n_groups must be a positive int, got {n_groups!r}.")
+    if n_groups != 1 and dist not in _GROUPED:
+        raise ValueError(f"head: n_groups applies to {_GROUPED}, not to {dist!r}.")
+    if dist in _GROUPED and (features == 0 or features % n_groups):
+        raise ValueError(
+            f"head: {features} features do not divide into n_groups={n_groups} equal groups."
+        )
+    per = _PARAMS_PER_LATENT.get(dist)
+    if per and (features == 0 or features % per):
+        raise ValueError(
+            f"head: dist={dist!r} reads {per} parameters per latent from the last axis; "
+            f"its size {features} is not a positive multiple of {per}."
+        )
+    if (spherical or relaxed is not None) and dist not in _DISCRETE:
+        raise ValueError(f"head: spherical and relaxed apply to {_DISCRETE}, not to {dist!r}.")
+    if key is None and not deterministic:
+        raise ValueError("head: a PRNG key is needed unless deterministic=True.")
+
+
+def head(
+    x: Array,
+    key: PRNGKey | None,
+    dist: str = "normal",
+    *,
+    n_groups: int = 1,
+    spherical: bool = False,
+    deterministic: bool = False,
+    inv_tmp: ArrayLike = 1.0,
+    min_std: float = 1e-6,
+    max_std: float | None = None,
+    relaxed: float | None = None,
+) -> StochState:
+    """Map raw network outputs ``x`` ``(*B, F)`` and a key to a state (module docstring).
+
+    Args:
+        x: raw outputs; the last axis holds the parameters (layout in the module docstring).
+        key: a PRNG key (``None`` allowed when ``deterministic``).
+        dist: ``"normal"``, ``"categorical"``, ``"bernoulli"``, ``"gamma"``, ``"beta"``,
+            ``"dirichlet"``, ``"von_mises"`` or ``"student_t"``.
+        n_groups: groups ``G`` of the categorical, Bernoulli and Dirichlet latents.
+        spherical: ``±1`` one-hots / BSQ codes (categorical, Bernoulli).
+        deterministic: the mode instead of a draw.
+        inv_tmp: inverse temperature ``β`` of ``q^β`` (may be a traced value).
+        min_std, max_std: bounds of the normal std and the Student-t scale.
+        relaxed: Gumbel-softmax / binary Concrete temperature (categorical, Bernoulli).
+
+    Returns:
+        ``NormalStoch``, ``CategoricalStoch``, ``BernoulliStoch`` or, for the other families,
+        ``DistributionStoch``; ``stoch`` has shape ``(*B, D)`` or ``(*B, G*K)``.
+
+    Example:
+        >>> import jax, ml_networks_jax as mnj
+        >>> x = jax.random.normal(jax.random.key(0), (2, 20))
+        >>> state = mnj.head(x, jax.random.key(1), "normal")
+        >>> state.shape
+        NormalShape(mean=(2, 10), std=(2, 10), stoch=(2, 10))
+        >>> mnj.head(x, jax.random.key(1), "gamma").stoch.shape
+        (2, 10)
+    """
+    _check(x, key, dist, n_groups, spherical, deterministic, relaxed)
+    d = _distribution(x, dist, n_groups, inv_tmp, min_std, max_std)
+    z = _draw(d, key, dist, deterministic, relaxed)
+    batch = x.shape[:-1]
+    if dist == "normal":
+        return NormalStoch(d.loc, d.scale, z)
+    if dist in _DISCRETE:
+        if spherical:
+            z = 2.0 * z - 1.0 if dist == "categorical" else bits_to_codes(z)
+        state = CategoricalStoch if dist == "categorical" else BernoulliStoch
+        logits = inv_tmp * _grouped(x, n_groups)  # as given, not normalized
+        return state(logits, d.probs, z.reshape(batch + (-1,)), spherical)
+    return DistributionStoch(d, z.reshape(batch + (-1,)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Head:
+    """A head with its options fixed, checking the input size like ml_networks'
+    ``Distribution(in_dim, dist, n_groups, spherical)``: ``in_dim`` latents (``G K`` for the
+    grouped families).
+
+    Example:
+        >>> import jax, ml_networks_jax as mnj
+        >>> posterior = mnj.Head(10, "categorical", n_groups=2)
+        >>> posterior(jax.random.normal(jax.random.key(0), (2, 10)), jax.random.key(1)).shape
+        CategoricalShape(logits=(2, 2, 5), probs=(2, 2, 5), stoch=(2, 10))
+    """
+
+    in_dim: int
+    dist: str = "normal"
+    n_groups: int = 1
+    spherical: bool = False
+    min_std: float = 1e-6
+    max_std: float | None = None
+    relaxed: float | None = None
+
+    @property
+    def features(self) -> int:
+        """The size ``F`` of the last axis the head reads."""
+        return self.in_dim * _PARAMS_PER_LATENT.get(self.dist, 1)
+
+    def __call__(
+        self,
+        x: Array,
+        key: PRNGKey | None = None,
+        deterministic: bool = False,
+        inv_tmp: ArrayLike = 1.0,
+    ) -> StochState:
+        if getattr(x, "shape", (None,))[-1:] != (self.features,):
+            raise ValueError(
+                f"Head({self.in_dim}, {self.dist!r}) reads {self.features} features; "
+                f"got x of shape {getattr(x, 'shape', None)}."
+            )
+        options = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        del options["in_dim"]
+        return head(x, key, deterministic=deterministic, inv_tmp=inv_tmp, **options)

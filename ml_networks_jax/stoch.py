@@ -1,0 +1,567 @@
+"""Stochastic states: a latent sample together with the parameters that produced it.
+
+A state is an immutable pytree (a frozen dataclass): build it, pass it and return it under ``jit``,
+``vmap``, ``pmap`` and ``lax.scan``; constructors check shapes, never values. Every field has the
+state's batch dims first, ``batch_shape = stoch.shape[:-1]``, and its own feature dims last:
+
+=====================  ============================  =================================
+state                  fields                        feature dims
+=====================  ============================  =================================
+``NormalStoch``        ``mean``, ``std``, ``stoch``  ``(D,)`` each
+``CategoricalStoch``   ``logits``, ``probs``         ``(G, K)``; ``stoch``: ``(G*K,)``
+``BernoulliStoch``     ``logits``, ``probs``         ``(G, K)``; ``stoch``: ``(G*K,)``
+``DistributionStoch``  ``dist`` (any distribution)   its dims after ``batch_shape``;
+                                                     ``stoch``: their product, flat
+=====================  ============================  =================================
+
+Array methods (``state[idx]``, ``reshape``, ``flatten``, ``squeeze``, ``expand_dims``,
+``transpose``, ...) act on the batch dims of every field and carry the feature dims along, so the
+fields stay consistent; ``cat_dist(states, dim=-1)`` joins the feature axis (the groups of a
+categorical state, whose ``stoch`` stays flat). Each state is one event: ``log_prob``, ``entropy``
+and ``kl_divergence`` sum over all feature dims and have shape ``batch_shape``.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+from collections import namedtuple
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ml_networks_jax._types import Array, ArrayLike
+from ml_networks_jax.distributions.base import Distribution, has_placeholder_leaves
+from ml_networks_jax.distributions.bernoulli import Bernoulli
+from ml_networks_jax.distributions.categorical import OneHotCategorical
+from ml_networks_jax.distributions.independent import Independent
+from ml_networks_jax.distributions.kl import kl_divergence
+from ml_networks_jax.distributions.normal import Normal
+
+_STATIC = "static"
+
+
+def _state(cls: type) -> type:
+    """Declare ``cls`` a frozen dataclass pytree (static fields are metadata)."""
+    cls = dataclasses.dataclass(frozen=True, eq=False)(cls)
+    fields = dataclasses.fields(cls)
+    meta = [f.name for f in fields if f.metadata.get(_STATIC)]
+    data = [f.name for f in fields if not f.metadata.get(_STATIC)]
+    return jax.tree_util.register_dataclass(cls, data_fields=data, meta_fields=meta)
+
+
+def _axis(axis: int, ndim: int, what: str) -> int:
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{what} {axis} is out of range for {ndim} axes.")
+    return axis % ndim
+
+
+def _batch_index(idx: Any, nb: int) -> tuple:
+    """``idx`` as a tuple over the batch dims (an Ellipsis expands to batch dims only)."""
+    idx = idx if isinstance(idx, tuple) else (idx,)
+    used = sum(
+        0 if i is None or i is Ellipsis else getattr(i, "ndim", 1) if _is_bool(i) else 1
+        for i in idx
+    )
+    if used > nb:
+        raise IndexError(
+            f"Index {idx!r} addresses {used} dims; a state indexes only its {nb} batch dims "
+            "(the feature dims of its fields differ, see ml_networks_jax.stoch)."
+        )
+    if sum(i is Ellipsis for i in idx) > 1:
+        raise IndexError("An index can only have a single ellipsis.")
+    if Ellipsis in [i for i in idx if not hasattr(i, "shape")]:
+        k = next(j for j, i in enumerate(idx) if not hasattr(i, "shape") and i is Ellipsis)
+        idx = idx[:k] + (slice(None),) * (nb - used) + idx[k + 1 :]
+    return idx
+
+
+def _is_bool(i: Any) -> bool:
+    return hasattr(i, "dtype") and jnp.issubdtype(i.dtype, jnp.bool_)
+
+
+def _broadcast_params(dist: Distribution) -> Distribution:
+    """``dist`` with every parameter broadcast to its own ``batch_shape`` (plus its event dims),
+    recursively through component distributions, so that each leaf starts with the batch dims."""
+    changes = {}
+    for f in dataclasses.fields(dist):
+        value = getattr(dist, f.name)
+        if isinstance(value, Distribution):
+            changes[f.name] = _broadcast_params(value)
+        elif isinstance(value, tuple) and all(isinstance(v, Distribution) for v in value):
+            changes[f.name] = tuple(_broadcast_params(v) for v in value)
+        elif "event_ndims" in f.metadata:
+            nd = f.metadata["event_ndims"]
+            changes[f.name] = jnp.broadcast_to(
+                value, dist.batch_shape + value.shape[value.ndim - nd :]
+            )
+    return dataclasses.replace(dist, **changes)
+
+
+class StochState:
+    """Base class of the states; see the module docstring for the layout."""
+
+    #: Named tuple type of ``.shape``.
+    _shape_type: type
+
+    # ---- layout --------------------------------------------------------------------------
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """The leading dims every field shares: ``stoch.shape[:-1]``."""
+        return tuple(self.stoch.shape[:-1])
+
+    @property
+    def batch_ndim(self) -> int:
+        return len(self.stoch.shape) - 1
+
+    @property
+    def shape(self) -> tuple:
+        """A named tuple of the fields' shapes, e.g. ``NormalShape(mean=(2, 10), ...)``."""
+        return self._shape_type(
+            **{f.name: tuple(jnp.shape(getattr(self, f.name))) for f in self._data_fields()}
+        )
+
+    @classmethod
+    def _data_fields(cls) -> list[dataclasses.Field]:
+        return [f for f in dataclasses.fields(cls) if not f.metadata.get(_STATIC)]
+
+    def _full(self) -> StochState:
+        """The same state with every leaf carrying the batch dims (a hook for DistributionStoch)."""
+        return self
+
+    def _map(self, fn) -> StochState:
+        """Apply ``fn`` to every leaf; each leaf has the ``batch_ndim`` batch dims first."""
+        return jax.tree.map(fn, self._full())
+
+    def _feature_shape(self) -> tuple[int, ...]:
+        """Shape of one event of ``get_distribution(independent=False)`` after the batch dims."""
+        base = self.get_distribution(independent=False)
+        return (base.batch_shape + base.event_shape)[self.batch_ndim :]
+
+    # ---- array methods: batch dims only ------------------------------------------------------
+
+    def __len__(self) -> int:
+        if not self.batch_shape:
+            raise TypeError(f"len() of a {type(self).__name__} without batch dims.")
+        return self.batch_shape[0]
+
+    def __getitem__(self, idx: Any) -> StochState:
+        """Index the batch dims of every field: ``state[0]``, ``state[:, 1:]``, ``state[mask]``."""
+        idx = _batch_index(idx, self.batch_ndim)
+        return self._map(lambda a: a[idx])
+
+    def reshape(self, *shape: int | Sequence[int]) -> StochState:
+        """New batch shape (``-1`` allowed); the feature dims are kept."""
+        shape = tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
+        nb = self.batch_ndim
+        return self._map(lambda a: a.reshape(tuple(shape) + a.shape[nb:]))
+
+    def flatten(self, start: int = 0, end: int = -1) -> StochState:
+        """Merge batch dims ``start..end`` (inclusive) into one, like ``torch.flatten``."""
+        batch = self.batch_shape
+        if not batch:
+            return self.reshape(1)
+        s, e = _axis(start, len(batch), "start"), _axis(end, len(batch), "end")
+        return self.reshape(batch[:s] + (math.prod(batch[s : e + 1]),) + batch[e + 1 :])
+
+    def squeeze(self, axis: int | Sequence[int] | None = None) -> StochState:
+        """Drop batch dims of size one (all of them by default)."""
+        batch = self.batch_shape
+        if axis is None:
+            axes = {i for i, n in enumerate(batch) if n == 1}
+        else:
+            axes = {_axis(a, len(batch), "axis") for a in np.atleast_1d(axis).tolist()}
+            if any(batch[a] != 1 for a in axes):
+                raise ValueError(f"Cannot squeeze axes {sorted(axes)} of batch shape {batch}.")
+        return self.reshape(tuple(n for i, n in enumerate(batch) if i not in axes))
+
+    def expand_dims(self, axis: int) -> StochState:
+        """Insert a batch dim of size one at ``axis`` (counted over the new batch dims)."""
+        batch = self.batch_shape
+        a = _axis(axis, len(batch) + 1, "axis")
+        return self.reshape(batch[:a] + (1,) + batch[a:])
+
+    unsqueeze = expand_dims  # the torch spelling
+
+    def transpose(self, *axes: int) -> StochState:
+        """Permute the batch dims (reverse them by default)."""
+        nb = self.batch_ndim
+        axes = tuple(axes[0]) if len(axes) == 1 and not isinstance(axes[0], int) else axes
+        perm = tuple(_axis(a, nb, "axis") for a in axes) if axes else tuple(range(nb))[::-1]
+        if sorted(perm) != list(range(nb)):
+            raise ValueError(f"{axes} is not a permutation of the {nb} batch dims.")
+        return self._map(lambda a: a.transpose(perm + tuple(range(nb, a.ndim))))
+
+    def stop_gradient(self) -> StochState:
+        """The same state with no gradient through any field (``jax.lax.stop_gradient``)."""
+        return jax.lax.stop_gradient(self)
+
+    def astype(self, dtype: Any) -> StochState:
+        """Every field cast to the floating ``dtype``."""
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise TypeError(f"A state holds floating arrays; got dtype {dtype}.")
+        return self._map(lambda a: a.astype(dtype))
+
+    # ---- the distribution ---------------------------------------------------------------
+
+    def get_distribution(self, independent: bool = True) -> Distribution:
+        """The distribution the sample came from: by default one event per batch element
+        (``Independent`` over every feature dim), else the per-element family."""
+        base = self._base_distribution()
+        n = len(base.batch_shape) - self.batch_ndim
+        return Independent(base, n) if independent and n else base
+
+    def _base_distribution(self) -> Distribution:
+        raise NotImplementedError
+
+    def _from_stoch(self, x: Array) -> Array:
+        """Values in the layout of ``stoch`` as values of ``get_distribution()``."""
+        return x.reshape(x.shape[:-1] + self._feature_shape())
+
+    def log_prob(self, x: ArrayLike) -> Array:
+        """``log q(x)`` summed over the feature dims, for ``x`` laid out like ``stoch``."""
+        x = jnp.asarray(x)
+        if x.shape[-1:] != self.stoch.shape[-1:]:
+            raise ValueError(
+                f"log_prob: x of shape {x.shape} must end with the {self.stoch.shape[-1]} "
+                "features of stoch."
+            )
+        return self.get_distribution().log_prob(self._from_stoch(x))
+
+    def entropy(self) -> Array:
+        """Entropy of one event (all feature dims), shape ``batch_shape``."""
+        return self.get_distribution().entropy()
+
+    # ---- persistence -----------------------------------------------------------------------
+
+    def save(self, path: str) -> None:
+        """Write every field to a NumPy ``.npz`` file; :func:`load_state` reads it back exactly."""
+        arrays: dict[str, np.ndarray] = {}
+        spec = _encode(self, "", arrays)
+        np.savez(path, __spec__=np.array(json.dumps(spec)), **arrays)
+
+    def __copy__(self) -> StochState:
+        return dataclasses.replace(self)
+
+    def __deepcopy__(self, memo: dict) -> StochState:
+        return jax.tree.map(lambda a: copy.deepcopy(a, memo), self)
+
+
+@_state
+class NormalStoch(StochState):
+    """A diagonal Gaussian state: ``stoch = mean + std * ε``, each field ``(*B, D)``.
+
+    Example:
+        >>> import jax.numpy as jnp, ml_networks_jax as mnj
+        >>> s = mnj.NormalStoch(jnp.zeros((2, 10)), jnp.ones((2, 10)), jnp.zeros((2, 10)))
+        >>> s.shape
+        NormalShape(mean=(2, 10), std=(2, 10), stoch=(2, 10))
+        >>> s.log_prob(s.stoch).shape
+        (2,)
+    """
+
+    mean: Array
+    std: Array
+    stoch: Array
+
+    _shape_type = namedtuple("NormalShape", ["mean", "std", "stoch"])
+
+    def __post_init__(self) -> None:
+        if has_placeholder_leaves((self.mean, self.std, self.stoch)):
+            return
+        shapes = {n: jnp.shape(getattr(self, n)) for n in ("mean", "std", "stoch")}
+        if len(set(shapes.values())) != 1 or not shapes["stoch"]:
+            raise ValueError(f"NormalStoch: mean, std and stoch need one shape (*B, D): {shapes}.")
+
+    def _base_distribution(self) -> Distribution:
+        return Normal(self.mean, self.std)
+
+
+class _GroupedStoch(StochState):
+    """Shared by the categorical and Bernoulli states: ``(*B, G, K)`` parameters, flat stoch."""
+
+    logits: Array
+    probs: Array
+    stoch: Array
+    spherical: bool
+
+    def __post_init__(self) -> None:
+        if has_placeholder_leaves((self.logits, self.probs, self.stoch)):
+            return
+        name, lg, pr, st = type(self).__name__, *(jnp.shape(a) for a in self._arrays())
+        if lg != pr or len(lg) < 2 or st != lg[:-2] + (lg[-2] * lg[-1],):
+            raise ValueError(
+                f"{name}: logits and probs need shape (*B, G, K) and stoch (*B, G*K); got "
+                f"logits {lg}, probs {pr}, stoch {st}."
+            )
+
+    def _arrays(self) -> tuple[Array, Array, Array]:
+        return self.logits, self.probs, self.stoch
+
+    def _feature_shape(self) -> tuple[int, ...]:
+        return tuple(self.logits.shape[-2:])
+
+    def _from_stoch(self, x: Array) -> Array:
+        if self.spherical:  # codes back to bits: exact values, the codes' (linear) gradient
+            bits = (x > 0).astype(x.dtype)
+            x = bits + (x - jax.lax.stop_gradient(x)) * self._bits_per_code()
+        return super()._from_stoch(x)
+
+
+@_state
+class CategoricalStoch(_GroupedStoch):
+    """``G`` one-hot categorical groups of ``K`` classes: logits/probs ``(*B, G, K)``, the
+    straight-through one-hot sample flat in ``stoch`` ``(*B, G*K)`` (``±1`` if ``spherical``).
+
+    Example:
+        >>> import jax, ml_networks_jax as mnj
+        >>> s = mnj.head(jax.random.normal(jax.random.key(0), (2, 10)), jax.random.key(1),
+        ...              "categorical", n_groups=2)
+        >>> s.shape
+        CategoricalShape(logits=(2, 2, 5), probs=(2, 2, 5), stoch=(2, 10))
+    """
+
+    logits: Array
+    probs: Array
+    stoch: Array
+    spherical: bool = dataclasses.field(default=False, metadata={_STATIC: True})
+
+    _shape_type = namedtuple("CategoricalShape", ["logits", "probs", "stoch"])
+
+    def _bits_per_code(self) -> float:
+        return 0.5  # codes 2b - 1
+
+    def _base_distribution(self) -> Distribution:
+        return OneHotCategorical(logits=self.logits)
+
+
+@_state
+class BernoulliStoch(_GroupedStoch):
+    """``G`` groups of ``K`` Bernoulli bits: logits/probs ``(*B, G, K)``, the straight-through
+    bits flat in ``stoch`` ``(*B, G*K)`` (BSQ codes ``±1/√K`` per group if ``spherical``).
+
+    Example:
+        >>> import jax, ml_networks_jax as mnj
+        >>> s = mnj.head(jax.random.normal(jax.random.key(0), (2, 10)), jax.random.key(1),
+        ...              "bernoulli", n_groups=2)
+        >>> s.shape
+        BernoulliShape(logits=(2, 2, 5), probs=(2, 2, 5), stoch=(2, 10))
+    """
+
+    logits: Array
+    probs: Array
+    stoch: Array
+    spherical: bool = dataclasses.field(default=False, metadata={_STATIC: True})
+
+    _shape_type = namedtuple("BernoulliShape", ["logits", "probs", "stoch"])
+
+    def _bits_per_code(self) -> Array:
+        return 0.5 * math.sqrt(self.logits.shape[-1])  # codes (2b - 1)/√K
+
+    def _base_distribution(self) -> Distribution:
+        return Bernoulli(logits=self.logits)
+
+
+@_state
+class DistributionStoch(StochState):
+    """Any distribution of this library beside its sample: the state of the Gamma, Beta,
+    Dirichlet, von Mises, Student-t or mixture heads. ``dist`` has batch shape ``(*B, ...)``;
+    ``stoch`` is a draw laid out flat, ``(*B, prod(dist dims after B))``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp, ml_networks_jax as mnj
+        >>> d = mnj.Dirichlet(jnp.ones((2, 3, 4)))  # 3 groups of 4 per batch element
+        >>> s = mnj.DistributionStoch(d, d.rsample(jax.random.key(0)).reshape(2, 12))
+        >>> s.shape, s.log_prob(s.stoch).shape
+        (DistributionShape(dist=(2, 3, 4), stoch=(2, 12)), (2,))
+    """
+
+    dist: Distribution
+    stoch: Array
+
+    _shape_type = namedtuple("DistributionShape", ["dist", "stoch"])
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.dist, Distribution):
+            if hasattr(self.dist, "shape") or isinstance(self.dist, (int, float)):
+                raise TypeError(
+                    f"DistributionStoch: dist must be a distribution, got {type(self.dist)}."
+                )
+            return  # a placeholder during a JAX transformation
+        if has_placeholder_leaves(self):
+            return
+        full, st = self.dist.batch_shape + self.dist.event_shape, jnp.shape(self.stoch)
+        nb = len(st) - 1
+        if nb < 0 or full[:nb] != st[:nb] or math.prod(full[nb:]) != st[-1]:
+            raise ValueError(
+                f"DistributionStoch: stoch of shape {st} is not a flat draw of a distribution of "
+                f"shape {full} (expected {full[:nb]} + ({math.prod(full[nb:])},))."
+            )
+
+    @property
+    def shape(self) -> tuple:
+        return self._shape_type(self.dist.batch_shape + self.dist.event_shape, self.stoch.shape)
+
+    def _full(self) -> StochState:
+        return dataclasses.replace(self, dist=_broadcast_params(self.dist))
+
+    def _base_distribution(self) -> Distribution:
+        return self.dist
+
+
+# ---- module functions ---------------------------------------------------------------------
+
+
+def _same_kind(states: Sequence[StochState], what: str) -> list[StochState]:
+    states = list(states)
+    if not states or not all(isinstance(s, StochState) for s in states):
+        raise ValueError(f"{what} needs a non-empty sequence of states.")
+    structures = {jax.tree.structure(s._full()) for s in states}
+    batch_ndims = {s.batch_ndim for s in states}
+    if len(structures) != 1 or len(batch_ndims) != 1:
+        raise ValueError(
+            f"{what}: the states must be of one kind (same class, distribution family, options "
+            f"and number of batch dims); got {[type(s).__name__ for s in states]} with batch "
+            f"shapes {[s.batch_shape for s in states]}."
+        )
+    return [s._full() for s in states]
+
+
+def stack_dist(states: Sequence[StochState], dim: int = 0) -> StochState:
+    """Stack states along a new batch dim ``dim`` (counted over the new batch dims).
+
+    Example:
+        >>> import jax.numpy as jnp, ml_networks_jax as mnj
+        >>> s = mnj.NormalStoch(jnp.zeros((2, 3)), jnp.ones((2, 3)), jnp.zeros((2, 3)))
+        >>> mnj.stack_dist((s, s)).shape
+        NormalShape(mean=(2, 2, 3), std=(2, 2, 3), stoch=(2, 2, 3))
+    """
+    states = _same_kind(states, "stack_dist")
+    if len({s.batch_shape for s in states}) != 1:
+        raise ValueError(f"stack_dist: batch shapes differ: {[s.batch_shape for s in states]}.")
+    axis = _axis(dim, states[0].batch_ndim + 1, "stack_dist: dim")
+    return jax.tree.map(lambda *a: jnp.stack(a, axis), *states)
+
+
+def cat_dist(states: Sequence[StochState], dim: int = -1) -> StochState:
+    """Concatenate states along a batch dim, or along the feature axis with ``dim=-1`` (the
+    default): the features of a normal state, the groups of a categorical or Bernoulli state.
+
+    Example:
+        >>> import jax.numpy as jnp, ml_networks_jax as mnj
+        >>> s = mnj.NormalStoch(jnp.zeros((2, 3)), jnp.ones((2, 3)), jnp.zeros((2, 3)))
+        >>> mnj.cat_dist((s, s)).shape
+        NormalShape(mean=(2, 6), std=(2, 6), stoch=(2, 6))
+    """
+    states = _same_kind(states, "cat_dist")
+    nb = states[0].batch_ndim
+    axis = _axis(dim, nb + 1, "cat_dist: dim")  # axis nb: the feature axis
+    others = {s.batch_shape[:axis] + s.batch_shape[axis + 1 :] for s in states}
+    if len(others) != 1:
+        raise ValueError(
+            f"cat_dist: batch shapes {[s.batch_shape for s in states]} differ off axis {dim}."
+        )
+    return jax.tree.map(lambda *a: jnp.concatenate(a, axis), *states)
+
+
+def get_dist(state: StochState, independent: bool = True) -> Distribution:
+    """``state.get_distribution(independent)``: one event per batch element by default."""
+    return state.get_distribution(independent)
+
+
+def kl_balancing(post: Any, prior: Any, weight: float = 0.8) -> Array:
+    """DreamerV2's balanced KL (Hafner et al., 2021), for states or distributions:
+
+    ``w KL(sg(post) ‖ prior) + (1 - w) KL(post ‖ sg(prior))``, ``sg`` = stop-gradient: the
+    prior learns towards the posterior with weight ``w``, the posterior is regularized with
+    ``1 - w``. Its value is ``KL(post ‖ prior)``; shape ``batch_shape``.
+
+    Example:
+        >>> import jax, ml_networks_jax as mnj
+        >>> k1, k2 = jax.random.split(jax.random.key(0))
+        >>> post = mnj.head(jax.random.normal(k1, (4, 32)), k2, "categorical", n_groups=4)
+        >>> prior = mnj.head(jax.random.normal(k2, (4, 32)), k1, "categorical", n_groups=4)
+        >>> mnj.kl_balancing(post, prior).shape
+        (4,)
+    """
+    sg = jax.lax.stop_gradient
+    return weight * kl_divergence(sg(post), prior) + (1.0 - weight) * kl_divergence(post, sg(prior))
+
+
+# ---- save / load ---------------------------------------------------------------------------
+
+
+def _encode(obj: Any, path: str, arrays: dict[str, np.ndarray]) -> Any:
+    """A JSON description of a state or distribution; its arrays go to ``arrays``."""
+    if isinstance(obj, (StochState, Distribution)):
+        spec: dict[str, Any] = {"type": type(obj).__name__, "static": {}, "fields": {}}
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if f.metadata.get(_STATIC):
+                if callable(value):
+                    raise TypeError(f"Cannot save {type(obj).__name__}: {f.name} is a function.")
+                spec["static"][f.name] = value
+            elif "event_ndims" in f.metadata or hasattr(value, "shape"):
+                arrays[f"{path}{f.name}"] = np.asarray(value)
+                spec["fields"][f.name] = {"array": f"{path}{f.name}"}
+            else:
+                spec["fields"][f.name] = _encode(value, f"{path}{f.name}/", arrays)
+        return spec
+    if isinstance(obj, tuple):
+        return {"tuple": [_encode(v, f"{path}{i}/", arrays) for i, v in enumerate(obj)]}
+    raise TypeError(f"Cannot save a field of type {type(obj).__name__}.")
+
+
+def _subclasses(cls: type) -> dict[str, type]:
+    found = {}
+    for sub in cls.__subclasses__():
+        found[sub.__name__] = sub
+        found.update(_subclasses(sub))
+    return found
+
+
+def _decode(spec: Any, arrays: Any) -> Any:
+    if "tuple" in spec:
+        return tuple(_decode(s, arrays) for s in spec["tuple"])
+    if "array" in spec:
+        return jnp.asarray(arrays[spec["array"]])
+    classes = {**_subclasses(StochState), **_subclasses(Distribution)}
+    if spec["type"] not in classes:
+        raise ValueError(f"Unknown state or distribution type {spec['type']!r} in the file.")
+    fields = {name: _decode(s, arrays) for name, s in spec["fields"].items()}
+    return classes[spec["type"]](**fields, **spec["static"])
+
+
+def load_state(path: str) -> StochState:
+    """Read a state written by :meth:`StochState.save` (exact round trip; no pickle).
+
+    Example:
+        >>> import os, tempfile, jax.numpy as jnp, ml_networks_jax as mnj
+        >>> s = mnj.NormalStoch(jnp.zeros((2, 3)), jnp.ones((2, 3)), jnp.zeros((2, 3)))
+        >>> path = os.path.join(tempfile.mkdtemp(), "state.npz")
+        >>> s.save(path)
+        >>> mnj.load_state(path).shape
+        NormalShape(mean=(2, 3), std=(2, 3), stoch=(2, 3))
+    """
+    with np.load(path, allow_pickle=False) as arrays:
+        return _decode(json.loads(str(arrays["__spec__"])), arrays)
+
+
+__all__ = [
+    "BernoulliStoch",
+    "CategoricalStoch",
+    "DistributionStoch",
+    "NormalStoch",
+    "StochState",
+    "cat_dist",
+    "get_dist",
+    "kl_balancing",
+    "load_state",
+    "stack_dist",
+]

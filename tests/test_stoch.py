@@ -1,0 +1,272 @@
+"""State containers: layout, field-wise array methods, transformations, persistence, KL."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import float32_only
+
+import ml_networks_jax as mnj
+
+KEY = jax.random.key(0)
+
+
+def _x(shape, seed=0):
+    return jax.random.normal(jax.random.key(seed), shape)
+
+
+def _mixture_state(seed=0):
+    logits, loc = _x((2, 3, 4), seed), _x((2, 3, 4), seed + 1)
+    d = mnj.MixtureSameFamily(logits, mnj.Normal(loc, jnp.ones((2, 3, 4))))
+    return mnj.DistributionStoch(d, d.rsample(jax.random.key(seed)))
+
+
+#: One state of each kind, batch shape (2,), built by the head (seeded so that pairs differ).
+STATES = {
+    "normal": lambda s=0: mnj.head(_x((2, 6), s), jax.random.key(s), "normal"),
+    "categorical": lambda s=0: mnj.head(
+        _x((2, 12), s), jax.random.key(s), "categorical", n_groups=3
+    ),
+    "spherical_bernoulli": lambda s=0: mnj.head(
+        _x((2, 12), s), jax.random.key(s), "bernoulli", n_groups=3, spherical=True
+    ),
+    "gamma": lambda s=0: mnj.head(_x((2, 6), s), jax.random.key(s), "gamma"),
+    "dirichlet": lambda s=0: mnj.head(_x((2, 12), s), jax.random.key(s), "dirichlet", n_groups=3),
+    "mixture": _mixture_state,
+}
+
+
+def _equal(a, b):
+    la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+    for x, y in zip(la, lb, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+# ---- the seed's doctests ------------------------------------------------------------------
+
+
+def test_seed_shapes():
+    normal = mnj.Head(10, "normal")(_x((2, 20)), KEY)
+    assert type(normal).__name__ == "NormalStoch"
+    assert normal.shape == ((2, 10),) * 3
+    assert repr(normal.shape) == "NormalShape(mean=(2, 10), std=(2, 10), stoch=(2, 10))"
+    cat = mnj.Head(10, "categorical", n_groups=2)(_x((2, 10)), KEY)
+    assert repr(cat.shape) == "CategoricalShape(logits=(2, 2, 5), probs=(2, 2, 5), stoch=(2, 10))"
+    bern = mnj.Head(10, "bernoulli", n_groups=2)(_x((2, 10)), KEY)
+    assert repr(bern.shape) == "BernoulliShape(logits=(2, 2, 5), probs=(2, 2, 5), stoch=(2, 10))"
+
+
+def test_seed_stack_and_cat():
+    s1 = mnj.NormalStoch(_x((2, 3), 1), jnp.abs(_x((2, 3), 2)), _x((2, 3), 3))
+    s2 = mnj.NormalStoch(_x((2, 3), 4), jnp.abs(_x((2, 3), 5)), _x((2, 3), 6))
+    assert mnj.stack_dist((s1, s2)).shape == ((2, 2, 3),) * 3
+    assert mnj.cat_dist((s1, s2)).shape == ((2, 6),) * 3
+
+
+# ---- field-wise array methods keep every field consistent ---------------------------------
+
+
+def _consistent(state):
+    """The fields agree with each other: log_prob of the state's own sample is its family's."""
+    lp = state.log_prob(state.stoch)
+    assert lp.shape == state.batch_shape
+    if not isinstance(state.get_distribution(independent=False), mnj.MixtureSameFamily):
+        assert state.entropy().shape == state.batch_shape  # (a mixture has no closed form)
+    return lp
+
+
+@pytest.mark.parametrize("kind", STATES)
+def test_array_methods(kind):
+    state = STATES[kind]().reshape(2, 1)  # batch (2, 1)
+    lp = _consistent(state)
+    assert len(state) == 2 and state.batch_shape == (2, 1)
+    np.testing.assert_allclose(_consistent(state[1]), lp[1], rtol=1e-6)
+    np.testing.assert_allclose(_consistent(state[..., 0]), lp[..., 0], rtol=1e-6)
+    np.testing.assert_allclose(_consistent(state[jnp.array([True, False])]), lp[:1], rtol=1e-6)
+    np.testing.assert_allclose(_consistent(state.transpose()), lp.T, rtol=1e-6)
+    np.testing.assert_allclose(_consistent(state.squeeze()), lp[:, 0], rtol=1e-6)
+    np.testing.assert_allclose(_consistent(state.squeeze(-1)), lp[:, 0], rtol=1e-6)
+    np.testing.assert_allclose(_consistent(state.flatten()), lp.reshape(-1), rtol=1e-6)
+    np.testing.assert_allclose(_consistent(state.expand_dims(0)), lp[None], rtol=1e-6)
+    assert state.unsqueeze(-1).batch_shape == (2, 1, 1)
+    assert state.reshape(-1).batch_shape == (2,)
+    stacked = mnj.stack_dist([state, state], dim=-1)
+    assert stacked.batch_shape == (2, 1, 2)
+    np.testing.assert_allclose(_consistent(stacked), jnp.stack([lp, lp], -1), rtol=1e-6)
+    batch_cat = mnj.cat_dist([state, state], dim=1)
+    np.testing.assert_allclose(_consistent(batch_cat), jnp.concatenate([lp, lp], 1), rtol=1e-6)
+    # The feature axis: a state of twice the features is one event of both halves.
+    other = STATES[kind](7).reshape(2, 1)
+    joined = mnj.cat_dist([state, other])
+    assert joined.stoch.shape[-1] == 2 * state.stoch.shape[-1]
+    np.testing.assert_allclose(
+        _consistent(joined), lp + other.log_prob(other.stoch), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_categorical_feature_concatenation_joins_groups():
+    """ml_networks raised on cat_dist of categorical states (flat stoch, grouped logits)."""
+    a, b = STATES["categorical"](), STATES["categorical"](3)
+    c = mnj.cat_dist((a, b))
+    assert c.shape == ((2, 6, 4), (2, 6, 4), (2, 24))
+    np.testing.assert_array_equal(c.stoch, jnp.concatenate([a.stoch, b.stoch], -1))
+    np.testing.assert_array_equal(c.logits[:, 3:], b.logits)
+    np.testing.assert_allclose(mnj.kl_divergence(c, c.stop_gradient()), jnp.zeros(2), atol=1e-6)
+
+
+def test_index_errors_and_len():
+    state = STATES["categorical"]()
+    with pytest.raises(IndexError, match="batch dims"):
+        state[0, 1]
+    with pytest.raises(TypeError, match="without batch dims"):
+        len(state[0])
+    with pytest.raises(ValueError, match="squeeze"):
+        state.squeeze(0)
+    with pytest.raises(ValueError, match="permutation"):
+        state.reshape(2, 1).transpose(0, 0)
+    with pytest.raises(TypeError, match="floating"):
+        state.astype(jnp.int32)
+
+
+def test_constructor_shape_errors():
+    with pytest.raises(ValueError, match="one shape"):
+        mnj.NormalStoch(jnp.zeros((2, 3)), jnp.ones((2, 4)), jnp.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"\(\*B, G\*K\)"):
+        mnj.CategoricalStoch(jnp.zeros((2, 2, 5)), jnp.zeros((2, 2, 5)), jnp.zeros((2, 5)))
+    with pytest.raises(ValueError, match="flat draw"):
+        mnj.DistributionStoch(mnj.Dirichlet(jnp.ones((2, 3, 4))), jnp.zeros((2, 11)))
+    with pytest.raises(TypeError, match="distribution"):
+        mnj.DistributionStoch(jnp.ones(3), jnp.zeros((2, 3)))
+
+
+def test_stack_and_cat_errors():
+    n, c = STATES["normal"](), STATES["categorical"]()
+    with pytest.raises(ValueError, match="one kind"):
+        mnj.stack_dist([n, c])
+    with pytest.raises(ValueError, match="one kind"):
+        mnj.cat_dist([c, mnj.head(_x((2, 12)), KEY, "categorical", n_groups=3, spherical=True)])
+    with pytest.raises(ValueError, match="differ"):
+        mnj.stack_dist([n, n[:1]])
+    with pytest.raises(ValueError, match="non-empty"):
+        mnj.cat_dist([])
+    with pytest.raises(ValueError, match="out of range"):
+        mnj.stack_dist([n, n], dim=2)
+
+
+# ---- transformations (ml_networks could not build its JAX state under jit) -----------------
+
+
+@float32_only
+@pytest.mark.parametrize("kind", STATES)
+def test_jit_vmap_scan(kind):
+    state = STATES[kind]()
+    _equal(jax.jit(lambda s: s)(state), state)
+    built = jax.jit(lambda s: type(s)(**{k: v for k, v in vars(s).items()}))(state)
+    _equal(built, state)
+    lp = jax.vmap(lambda s: s.log_prob(s.stoch))(state)
+    np.testing.assert_allclose(lp, state.log_prob(state.stoch), rtol=1e-6)
+    _, ys = jax.lax.scan(lambda c, s: (c, s.stop_gradient()), 0.0, state)
+    _equal(ys, state)
+
+
+@float32_only
+def test_normal_state_built_under_jit_and_vmap():
+    make = jax.vmap(lambda m, s, z: mnj.NormalStoch(m, s, z))
+    state = jax.jit(make)(_x((4, 3)), -jnp.ones((4, 3)), _x((4, 3)))  # no value checks
+    assert state.shape == ((4, 3),) * 3
+
+
+# ---- copy, pickle, save/load ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", STATES)
+def test_copy_pickle_save_load(kind, tmp_path):
+    state = STATES[kind]()
+    _equal(copy.copy(state), state)
+    _equal(copy.deepcopy(state), state)
+    _equal(pickle.loads(pickle.dumps(state)), state)
+    path = str(tmp_path / "state.npz")
+    state.save(path)
+    loaded = mnj.load_state(path)
+    assert type(loaded) is type(state)
+    _equal(loaded, state)
+
+
+def test_save_rejects_functions(tmp_path):
+    d = mnj.Factorized(
+        jnp.ones(3), lambda p, x: jax.nn.sigmoid(x / p), lambda p, x: jax.nn.log_sigmoid(x)
+    )
+    with pytest.raises(TypeError, match="function"):
+        mnj.DistributionStoch(d, jnp.zeros(3)).save(str(tmp_path / "f.npz"))
+
+
+# ---- distributions, log_prob, entropy, KL ---------------------------------------------------
+
+
+def test_get_distribution_is_one_event_per_batch_element():
+    """ml_networks reinterpreted one dim for get_distribution and two in get_dist (Bernoulli)."""
+    for kind, state in ((k, make()) for k, make in STATES.items()):
+        d = mnj.get_dist(state)
+        assert d.batch_shape == state.batch_shape, kind
+        if kind != "mixture":  # no closed form between mixtures
+            np.testing.assert_allclose(mnj.kl_divergence(state, state), jnp.zeros(2), atol=1e-6)
+        assert state.get_distribution(independent=False).batch_shape[:1] == (2,)
+
+
+def test_log_prob_and_entropy_values():
+    state = STATES["normal"]()
+    ref = jax.scipy.stats.norm.logpdf(state.stoch, state.mean, state.std).sum(-1)
+    np.testing.assert_allclose(state.log_prob(state.stoch), ref, rtol=1e-6)
+    cat = STATES["categorical"]()
+    onehot = cat.stoch.reshape(2, 3, 4)
+    ref = jnp.sum(onehot * jax.nn.log_softmax(cat.logits), axis=(-2, -1))
+    np.testing.assert_allclose(cat.log_prob(cat.stoch), ref, rtol=1e-6)
+    ent = -jnp.sum(cat.probs * jax.nn.log_softmax(cat.logits), axis=(-2, -1))
+    np.testing.assert_allclose(cat.entropy(), ent, rtol=1e-5)
+    bern = STATES["spherical_bernoulli"]()  # ±1/√K codes map back to their bits
+    bits = (bern.stoch > 0).reshape(2, 3, 4)
+    ref = jnp.sum(
+        jnp.where(bits, jax.nn.log_sigmoid(bern.logits), jax.nn.log_sigmoid(-bern.logits)),
+        axis=(-2, -1),
+    )
+    np.testing.assert_allclose(bern.log_prob(bern.stoch), ref, rtol=1e-6)
+    with pytest.raises(ValueError, match="features of stoch"):
+        state.log_prob(jnp.zeros((2, 5)))
+
+
+def test_kl_on_states_and_balancing():
+    def states(xp, xq):
+        post = mnj.head(xp, KEY, "categorical", n_groups=4)
+        prior = mnj.head(xq, KEY, "categorical", n_groups=4)
+        return post, prior
+
+    xp, xq = _x((3, 16), 1), _x((3, 16), 2)
+    post, prior = states(xp, xq)
+    p, q = jax.nn.softmax(post.logits), jax.nn.softmax(prior.logits)
+    ref = jnp.sum(p * (jnp.log(p) - jnp.log(q)), axis=(-2, -1))
+    np.testing.assert_allclose(mnj.kl_divergence(post, prior), ref, rtol=1e-5)
+    np.testing.assert_allclose(mnj.kl_balancing(post, prior), ref, rtol=1e-5)
+
+    def balanced(xp, xq, w):
+        return mnj.kl_balancing(*states(xp, xq), weight=w).sum()
+
+    def plain(xp, xq):
+        return mnj.kl_divergence(*states(xp, xq)).sum()
+
+    gp, gq = jax.grad(plain, argnums=(0, 1))(xp, xq)
+    bp, bq = jax.grad(balanced, argnums=(0, 1))(xp, xq, 0.8)
+    np.testing.assert_allclose(bp, 0.2 * gp, rtol=1e-5, atol=1e-7)  # posterior: 1 - w
+    np.testing.assert_allclose(bq, 0.8 * gq, rtol=1e-5, atol=1e-7)  # prior: w
+
+
+def test_stop_gradient_and_astype():
+    f = lambda x: jnp.sum(mnj.head(x, KEY, "normal").stop_gradient().stoch)  # noqa: E731
+    np.testing.assert_array_equal(jax.grad(f)(_x((2, 6))), 0.0)
+    state = STATES["gamma"]().astype(jnp.float16)
+    assert {leaf.dtype for leaf in jax.tree.leaves(state)} == {jnp.dtype(jnp.float16)}
