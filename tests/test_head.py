@@ -10,6 +10,7 @@ from conftest import float32_only
 
 import ml_networks_jax as mnj
 
+pytestmark = float32_only  # plumbing over the distributions, which run in both precisions
 KEY = jax.random.key(0)
 CONTINUOUS = ("normal", "gamma", "beta", "dirichlet", "von_mises", "student_t")
 FEATURES = {"student_t": 12, "dirichlet": 12}  # others: 8 (4 latents of 2 parameters, 8 logits)
@@ -154,7 +155,6 @@ def test_relaxed(dist):
     assert np.isfinite(g).all() and np.abs(g).sum() > 0
 
 
-@float32_only
 def test_gamma_head_gradient_is_unbiased():
     """d/dx E[stoch] through implicit Gamma draws, against d/dx of α/r (softplus + floor)."""
     x = jnp.array([[0.3, -0.2]])  # one latent: raw concentration, raw rate
@@ -173,7 +173,6 @@ def test_gamma_head_gradient_is_unbiased():
 # ---- every family, transformations, errors -----------------------------------------------------
 
 
-@float32_only
 @pytest.mark.parametrize("dist", ("categorical", "bernoulli", *CONTINUOUS))
 def test_jit_vmap_and_traced_temperature(dist):
     eager = _head(dist, inv_tmp=2.0)
@@ -205,3 +204,17 @@ def test_jit_vmap_and_traced_temperature(dist):
 def test_errors(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_ml_networks_deterministic_onehot():
+    """The seed's ``deterministic_onehot`` example: argmax one-hot of ``arange(6)/5``."""
+    x = jnp.arange(6.0).reshape(2, 3) / 5.0
+    state = mnj.head(x, None, "categorical", deterministic=True)
+    np.testing.assert_array_equal(state.stoch, [[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+
+
+@pytest.mark.parametrize("dist", ("categorical", "bernoulli", *CONTINUOUS))
+def test_state_keeps_the_input_dtype(dist):
+    """No field promoted (to the default or a wider float) on the way through the head."""
+    leaves = jax.tree.leaves(_head(dist, _x((3, FEATURES.get(dist, 8)))))
+    assert {leaf.dtype for leaf in leaves} == {jnp.dtype(jnp.float32)}

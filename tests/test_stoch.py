@@ -13,6 +13,7 @@ from conftest import float32_only
 
 import ml_networks_jax as mnj
 
+pytestmark = float32_only  # plumbing over the distributions, which run in both precisions
 KEY = jax.random.key(0)
 
 
@@ -72,9 +73,14 @@ def test_seed_stack_and_cat():
 # ---- field-wise array methods keep every field consistent ---------------------------------
 
 
+@jax.jit
+def _own_log_prob(state):
+    return state.log_prob(state.stoch)
+
+
 def _consistent(state):
     """The fields agree with each other: log_prob of the state's own sample is its family's."""
-    lp = state.log_prob(state.stoch)
+    lp = _own_log_prob(state)
     assert lp.shape == state.batch_shape
     if not isinstance(state.get_distribution(independent=False), mnj.MixtureSameFamily):
         assert state.entropy().shape == state.batch_shape  # (a mixture has no closed form)
@@ -162,7 +168,6 @@ def test_stack_and_cat_errors():
 # ---- transformations (ml_networks could not build its JAX state under jit) -----------------
 
 
-@float32_only
 @pytest.mark.parametrize("kind", STATES)
 def test_jit_vmap_scan(kind):
     state = STATES[kind]()
@@ -175,7 +180,6 @@ def test_jit_vmap_scan(kind):
     _equal(ys, state)
 
 
-@float32_only
 def test_normal_state_built_under_jit_and_vmap():
     make = jax.vmap(lambda m, s, z: mnj.NormalStoch(m, s, z))
     state = jax.jit(make)(_x((4, 3)), -jnp.ones((4, 3)), _x((4, 3)))  # no value checks
