@@ -23,7 +23,6 @@ and ``kl_divergence`` sum over all feature dims and have shape ``batch_shape``.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import math
@@ -64,25 +63,28 @@ def _axis(axis: int, ndim: int, what: str) -> int:
 def _batch_index(idx: Any, nb: int) -> tuple:
     """``idx`` as a tuple over the batch dims (an Ellipsis expands to batch dims only)."""
     idx = idx if isinstance(idx, tuple) else (idx,)
-    used = sum(
-        0 if i is None or i is Ellipsis else getattr(i, "ndim", 1) if _is_bool(i) else 1
-        for i in idx
-    )
+    ellipses = [i is Ellipsis for i in idx]
+    used = sum(_dims_indexed(i) for i in idx)
     if used > nb:
         raise IndexError(
             f"Index {idx!r} addresses {used} dims; a state indexes only its {nb} batch dims "
             "(the feature dims of its fields differ, see ml_networks_jax.stoch)."
         )
-    if sum(i is Ellipsis for i in idx) > 1:
+    if sum(ellipses) > 1:
         raise IndexError("An index can only have a single ellipsis.")
-    if Ellipsis in [i for i in idx if not hasattr(i, "shape")]:
-        k = next(j for j, i in enumerate(idx) if not hasattr(i, "shape") and i is Ellipsis)
+    if any(ellipses):
+        k = ellipses.index(True)
         idx = idx[:k] + (slice(None),) * (nb - used) + idx[k + 1 :]
     return idx
 
 
-def _is_bool(i: Any) -> bool:
-    return hasattr(i, "dtype") and jnp.issubdtype(i.dtype, jnp.bool_)
+def _dims_indexed(i: Any) -> int:
+    """How many dims one index entry consumes (a boolean mask: its rank)."""
+    if i is None or i is Ellipsis:
+        return 0
+    if hasattr(i, "dtype") and jnp.issubdtype(i.dtype, jnp.bool_):
+        return i.ndim
+    return 1
 
 
 def _broadcast_params(dist: Distribution) -> Distribution:
@@ -245,12 +247,6 @@ class StochState:
         arrays: dict[str, np.ndarray] = {}
         spec = _encode(self, "", arrays)
         np.savez(path, __spec__=np.array(json.dumps(spec)), **arrays)
-
-    def __copy__(self) -> StochState:
-        return dataclasses.replace(self)
-
-    def __deepcopy__(self, memo: dict) -> StochState:
-        return jax.tree.map(lambda a: copy.deepcopy(a, memo), self)
 
 
 @_state
