@@ -67,8 +67,9 @@ def kl_divergence(p: Distribution, q: Distribution) -> Array:
 
 @register_kl(Normal, Normal)
 def _kl_normal(p: Normal, q: Normal) -> Array:
-    ratio = p.scale / q.scale
-    return 0.5 * (ratio**2 + ((p.loc - q.loc) / q.scale) ** 2 - 1.0) - jnp.log(ratio)
+    """``½ (((μp - μq)/σq)² + expm1(2d)) - d`` with ``d = log σp - log σq``."""
+    d = jnp.log(p.scale) - jnp.log(q.scale)
+    return 0.5 * (((p.loc - q.loc) / q.scale) ** 2 + jnp.expm1(2.0 * d)) - d
 
 
 @register_kl(LogNormal, LogNormal)
