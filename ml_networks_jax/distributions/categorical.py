@@ -116,7 +116,8 @@ class OneHotCategorical(Discrete):
     weights, normalized here); both of shape ``batch_shape + (K,)``. The stored field ``logits``
     holds the normalized ``log p`` (``-inf`` where ``p_k = 0``); ``probs`` is ``exp(logits)``.
     ``log_prob(x) = Σ_k x_k log p_k``, ``entropy = -Σ p_k log p_k``. Draws invert the CDF
-    (class probabilities exact up to rounding of their cumulative sums, ``~1e-7`` in float32). ``rsample`` is straight-through: ``x + p - stop_gradient(p)``.
+    (class probabilities exact up to the rounding of their cumulative sums, ``~1e-7`` in
+    float32). ``rsample`` is straight-through: ``x + p - stop_gradient(p)``.
 
     Example:
         >>> import jax, jax.numpy as jnp
