@@ -26,27 +26,34 @@ Tempering, one rule for every family: ``inv_tmp = β`` gives the state of ``q_β
 parameters it sampled from: logits ``β l`` (categorical, Bernoulli), ``std/√β`` (normal),
 concentration ``α + (β - 1)(α - 1)`` and rate ``β r`` (Gamma, Beta, Dirichlet), ``β κ`` (von
 Mises), ``df' = ν + (β - 1)(ν + 1)`` and ``scale √(ν/df')`` (Student-t). Where ``q^β`` cannot be
-normalized (a concentration below one sharpened past zero), the concentration stops at its floor.
+normalized (a concentration below one sharpened, or a small df flattened, past zero), the parameter
+stops at its floor. The floors and ``min_std``/``max_std`` bound the untempered parameters. ``β``
+is a number or an array that broadcasts to the batch shape ``B`` (one temperature per row).
 
 Samples: reparameterized draws (explicit for the normal, implicit for Gamma, Beta, Dirichlet, von
 Mises and Student-t), straight-through one-hot/bits for categorical/Bernoulli (value exact, gradient
 of the probabilities), or with ``relaxed=τ`` the Gumbel-softmax / binary Concrete sample at
-temperature ``τ``. ``deterministic=True`` takes the mode (the mean where a Beta or Dirichlet mode
-sits on the boundary), with the same straight-through gradient, and uses no randomness (``key``
-may be ``None``). ``spherical`` maps categorical one-hots to ``±1`` and Bernoulli bits to BSQ codes
-``(2b - 1)/√K`` per group (:mod:`ml_networks_jax.bsq`).
+temperature ``τ`` (such a state has no ``log_prob``; its KL and entropy are the discrete ones). A
+float32 Gamma, Beta or Dirichlet draw that rounds onto an end of its support (a Beta draw within
+``6e-8`` of 1, a Gamma draw below the smallest float) becomes the nearest float inside it, so its
+``log_prob`` stays finite; the gradient is the draw's. ``deterministic=True`` takes the mode, or
+the mean where the density is unbounded at a support end (a Gamma, Beta or Dirichlet
+concentration below one), with the same straight-through gradient, and uses no randomness
+(``key`` may be ``None``). ``spherical`` maps categorical one-hots to ``±1`` and Bernoulli bits to
+BSQ codes ``(2b - 1)/√K`` per group (:mod:`ml_networks_jax.bsq`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import operator
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey
-from ml_networks_jax.bsq import bits_to_codes
 from ml_networks_jax.distributions.base import Distribution
 from ml_networks_jax.distributions.bernoulli import Bernoulli, relaxed_bernoulli
 from ml_networks_jax.distributions.beta import Beta
@@ -87,9 +94,10 @@ def _scale(raw: Array, min_std: float, max_std: float | None) -> Array:
     return std if max_std is None else jnp.minimum(std, max_std)
 
 
-def _tempered_concentration(alpha: Array, inv_tmp: ArrayLike) -> Array:
-    """``α + (β - 1)(α - 1)`` (exact at ``β = 1``), stopped at the floor."""
-    return jnp.maximum(alpha + (inv_tmp - 1.0) * (alpha - 1.0), FLOOR)
+def _tempered(value: Array, inv_tmp: ArrayLike, pivot: float) -> Array:
+    """``v + (β - 1)(v - pivot)``, exact at ``β = 1``, stopped at the floor: a concentration of
+    ``q^β`` (``pivot = 1``) or a Student-t df (``pivot = -1``)."""
+    return jnp.maximum(value + (inv_tmp - 1.0) * (value - pivot), FLOOR)
 
 
 def _grouped(x: Array, n_groups: int) -> Array:
@@ -101,26 +109,46 @@ def _distribution(x: Array, dist: str, n_groups: int, inv_tmp, min_std, max_std)
     """The tempered distribution whose parameters ``x`` holds."""
     if dist in _GROUPED:
         grouped = _grouped(x, n_groups)
+        inv_tmp = _per_row(inv_tmp, 2)
         if dist == "categorical":
             return OneHotCategorical(logits=inv_tmp * grouped)
         if dist == "bernoulli":
             return Bernoulli(logits=inv_tmp * grouped)
-        return Dirichlet(_tempered_concentration(_positive(grouped), inv_tmp))
+        return Dirichlet(_tempered(_positive(grouped), inv_tmp, 1.0))
+    inv_tmp = _per_row(inv_tmp, 1)
     raw = jnp.split(x, _PARAMS_PER_LATENT[dist], axis=-1)
     if dist == "normal":
         return Normal(raw[0], _scale(raw[1], min_std, max_std) / jnp.sqrt(inv_tmp))
     if dist == "gamma":
-        alpha = _tempered_concentration(_positive(raw[0]), inv_tmp)
+        alpha = _tempered(_positive(raw[0]), inv_tmp, 1.0)
         return Gamma(alpha, inv_tmp * _positive(raw[1]))
     if dist == "beta":
-        a, b = (_tempered_concentration(_positive(r), inv_tmp) for r in raw)
+        a, b = (_tempered(_positive(r), inv_tmp, 1.0) for r in raw)
         return Beta(a, b)
     if dist == "von_mises":
         return VonMises(wrap_angle(raw[0]), inv_tmp * _positive(raw[1]))
     df = _positive(raw[0])  # q^β of a Student-t is a Student-t: (ν' + 1) = β (ν + 1), ν' s'² = ν s²
-    tempered_df = jnp.maximum(df + (inv_tmp - 1.0) * (df + 1.0), FLOOR)
+    tempered_df = _tempered(df, inv_tmp, -1.0)
     scale = _scale(raw[2], min_std, max_std) * jnp.sqrt(df / tempered_df)
     return StudentT(tempered_df, raw[1], scale)
+
+
+def _per_row(inv_tmp: ArrayLike, feature_ndims: int) -> ArrayLike:
+    """A temperature per batch row, broadcast over the feature dims of the parameters."""
+    if jnp.ndim(inv_tmp) == 0:
+        return inv_tmp
+    return jnp.expand_dims(inv_tmp, tuple(range(-feature_ndims, 0)))
+
+
+def _open_support(z: Array, dist: str) -> Array:
+    """Draws rounded onto a support end moved to the nearest float inside (the value only)."""
+    if dist not in ("gamma", "beta", "dirichlet"):
+        return z
+    info = jnp.finfo(z.dtype)
+    inside = (
+        jnp.maximum(z, info.tiny) if dist == "gamma" else jnp.clip(z, info.tiny, 1 - info.epsneg)
+    )
+    return z + jax.lax.stop_gradient(inside - z)
 
 
 def _draw(d: Distribution, key, dist: str, deterministic: bool, relaxed) -> Array:
@@ -128,23 +156,36 @@ def _draw(d: Distribution, key, dist: str, deterministic: bool, relaxed) -> Arra
         mode = d.mode()
         if dist in _DISCRETE:  # the probabilities' gradient
             return straight_through(mode, d.mean())
+        if dist == "gamma":  # for α < 1 the mode 0 is where the density is infinite
+            mode = jnp.where(d.concentration < 1, jnp.nan, mode)
         return jnp.where(jnp.isnan(mode), d.mean(), mode)
     if relaxed is not None:
         relax = gumbel_softmax if dist == "categorical" else relaxed_bernoulli
         return relax(key, d.logits, relaxed)
-    return d.rsample(key)
+    return _open_support(d.rsample(key), dist)
 
 
-def _check(x: Any, key: Any, dist: str, n_groups: int, spherical, deterministic, relaxed) -> None:
+def _check_options(dist: str, n_groups: Any, spherical, relaxed, min_std, max_std) -> int:
+    """Validate the options that do not depend on ``x``; return ``n_groups`` as an int."""
     if dist not in FAMILIES:
         raise ValueError(f"head: unknown dist {dist!r}; choose one of {FAMILIES}.")
-    if not hasattr(x, "shape") or len(x.shape) < 1 or not jnp.issubdtype(x.dtype, jnp.floating):
-        raise TypeError("head: x must be a floating array of shape (*B, F).")
-    features = x.shape[-1]
-    if not isinstance(n_groups, int) or n_groups < 1:
+    if isinstance(n_groups, bool) or not hasattr(n_groups, "__index__") or n_groups < 1:
         raise ValueError(f"head: n_groups must be a positive int, got {n_groups!r}.")
     if n_groups != 1 and dist not in _GROUPED:
         raise ValueError(f"head: n_groups applies to {_GROUPED}, not to {dist!r}.")
+    if (spherical or relaxed is not None) and dist not in _DISCRETE:
+        raise ValueError(f"head: spherical and relaxed apply to {_DISCRETE}, not to {dist!r}.")
+    if relaxed is not None and not relaxed > 0:
+        raise ValueError(f"head: relaxed is a temperature > 0, got {relaxed!r}.")
+    if max_std is not None and not max_std > min_std:
+        raise ValueError(f"head: max_std={max_std} must exceed min_std={min_std}.")
+    return operator.index(n_groups)
+
+
+def _check(x: Any, key: Any, dist: str, n_groups: int, inv_tmp, deterministic) -> None:
+    if not hasattr(x, "shape") or len(x.shape) < 1 or not jnp.issubdtype(x.dtype, jnp.floating):
+        raise TypeError("head: x must be a floating array of shape (*B, F).")
+    features = x.shape[-1]
     if dist in _GROUPED and (features == 0 or features % n_groups):
         raise ValueError(
             f"head: {features} features do not divide into n_groups={n_groups} equal groups."
@@ -155,8 +196,16 @@ def _check(x: Any, key: Any, dist: str, n_groups: int, spherical, deterministic,
             f"head: dist={dist!r} reads {per} parameters per latent from the last axis; "
             f"its size {features} is not a positive multiple of {per}."
         )
-    if (spherical or relaxed is not None) and dist not in _DISCRETE:
-        raise ValueError(f"head: spherical and relaxed apply to {_DISCRETE}, not to {dist!r}.")
+    batch = tuple(x.shape[:-1])
+    try:
+        fits = np.broadcast_shapes(np.shape(inv_tmp), batch) == batch
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(
+            f"head: inv_tmp of shape {np.shape(inv_tmp)} must broadcast to the batch shape "
+            f"{batch} (one temperature per row at most)."
+        )
     if key is None and not deterministic:
         raise ValueError("head: a PRNG key is needed unless deterministic=True.")
 
@@ -201,18 +250,18 @@ def head(
         >>> mnj.head(x, jax.random.key(1), "gamma").stoch.shape
         (2, 10)
     """
-    _check(x, key, dist, n_groups, spherical, deterministic, relaxed)
+    n_groups = _check_options(dist, n_groups, spherical, relaxed, min_std, max_std)
+    _check(x, key, dist, n_groups, inv_tmp, deterministic)
     d = _distribution(x, dist, n_groups, inv_tmp, min_std, max_std)
     z = _draw(d, key, dist, deterministic, relaxed)
     batch = x.shape[:-1]
     if dist == "normal":
         return NormalStoch(d.loc, d.scale, z)
     if dist in _DISCRETE:
-        if spherical:
-            z = 2.0 * z - 1.0 if dist == "categorical" else bits_to_codes(z)
         state = CategoricalStoch if dist == "categorical" else BernoulliStoch
-        logits = inv_tmp * _grouped(x, n_groups)  # as given, not normalized
-        return state(logits, d.probs, z.reshape(batch + (-1,)), spherical)
+        z = state._codes(z) if spherical else z
+        logits = _per_row(inv_tmp, 2) * _grouped(x, n_groups)  # as given, not normalized
+        return state(logits, d.probs, z.reshape(batch + (-1,)), spherical, relaxed)
     return DistributionStoch(d, z.reshape(batch + (-1,)))
 
 
@@ -236,6 +285,13 @@ class Head:
     min_std: float = 1e-6
     max_std: float | None = None
     relaxed: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_options(
+            self.dist, self.n_groups, self.spherical, self.relaxed, self.min_std, self.max_std
+        )
+        if self.dist in _GROUPED and self.in_dim % self.n_groups:
+            raise ValueError(f"Head: in_dim={self.in_dim} is not divisible by n_groups.")
 
     @property
     def features(self) -> int:

@@ -35,23 +35,25 @@ import jax.numpy as jnp
 import numpy as np
 
 from ml_networks_jax._types import Array, ArrayLike
-from ml_networks_jax.distributions.base import Distribution, has_placeholder_leaves
+from ml_networks_jax.distributions.base import (
+    Distribution,
+    has_placeholder_leaves,
+    register_restoring,
+    restore,
+    static_field,
+)
 from ml_networks_jax.distributions.bernoulli import Bernoulli
 from ml_networks_jax.distributions.categorical import OneHotCategorical
 from ml_networks_jax.distributions.independent import Independent
 from ml_networks_jax.distributions.kl import kl_divergence
+from ml_networks_jax.distributions.mixture import MixtureSameFamily
 from ml_networks_jax.distributions.normal import Normal
-
-_STATIC = "static"
 
 
 def _state(cls: type) -> type:
-    """Declare ``cls`` a frozen dataclass pytree (static fields are metadata)."""
-    cls = dataclasses.dataclass(frozen=True, eq=False)(cls)
-    fields = dataclasses.fields(cls)
-    meta = [f.name for f in fields if f.metadata.get(_STATIC)]
-    data = [f.name for f in fields if not f.metadata.get(_STATIC)]
-    return jax.tree_util.register_dataclass(cls, data_fields=data, meta_fields=meta)
+    """A frozen dataclass pytree; the constructor (with its shape checks) runs only when called
+    directly, never when JAX rebuilds the tree (``tree.map``, shardings, ``vmap`` axes)."""
+    return register_restoring(dataclasses.dataclass(frozen=True, eq=False)(cls))
 
 
 def _axis(axis: int, ndim: int, what: str) -> int:
@@ -87,22 +89,36 @@ def _dims_indexed(i: Any) -> int:
     return 1
 
 
-def _broadcast_params(dist: Distribution) -> Distribution:
-    """``dist`` with every parameter broadcast to its own ``batch_shape`` (plus its event dims),
-    recursively through component distributions, so that each leaf starts with the batch dims."""
-    changes = {}
+def _trailing_batch_ndims(dist: Distribution) -> int:
+    """Batch dims the components of ``dist`` have beyond its own (the reinterpreted dims of an
+    ``Independent``, the component axis of a ``MixtureSameFamily``)."""
+    if isinstance(dist, Independent):
+        return dist.reinterpreted_batch_ndims
+    return 1 if isinstance(dist, MixtureSameFamily) else 0
+
+
+def _broadcast_params(dist: Distribution, batch: tuple[int, ...]) -> Distribution:
+    """``dist`` with batch shape ``batch`` and every parameter broadcast to it (plus the
+    parameter's event dims and, in components, their own trailing batch dims), so that each leaf
+    starts with the batch dims. Rebuilt without the constructor: nothing is recomputed."""
+    values = {}
     for f in dataclasses.fields(dist):
         value = getattr(dist, f.name)
-        if isinstance(value, Distribution):
-            changes[f.name] = _broadcast_params(value)
-        elif isinstance(value, tuple) and all(isinstance(v, Distribution) for v in value):
-            changes[f.name] = tuple(_broadcast_params(v) for v in value)
+        if isinstance(value, Distribution) or (
+            isinstance(value, tuple) and value and all(isinstance(v, Distribution) for v in value)
+        ):
+            n = _trailing_batch_ndims(dist)
+            children = value if isinstance(value, tuple) else (value,)
+            children = tuple(
+                _broadcast_params(c, batch + c.batch_shape[len(c.batch_shape) - n :])
+                for c in children
+            )
+            value = children if isinstance(value, tuple) else children[0]
         elif "event_ndims" in f.metadata:
             nd = f.metadata["event_ndims"]
-            changes[f.name] = jnp.broadcast_to(
-                value, dist.batch_shape + value.shape[value.ndim - nd :]
-            )
-    return dataclasses.replace(dist, **changes)
+            value = jnp.broadcast_to(value, batch + value.shape[value.ndim - nd :])
+        values[f.name] = value
+    return restore(type(dist), values)
 
 
 class StochState:
@@ -131,15 +147,16 @@ class StochState:
 
     @classmethod
     def _data_fields(cls) -> list[dataclasses.Field]:
-        return [f for f in dataclasses.fields(cls) if not f.metadata.get(_STATIC)]
-
-    def _full(self) -> StochState:
-        """The same state with every leaf carrying the batch dims (a hook for DistributionStoch)."""
-        return self
+        return [f for f in dataclasses.fields(cls) if not f.metadata.get("static")]
 
     def _map(self, fn) -> StochState:
         """Apply ``fn`` to every leaf; each leaf has the ``batch_ndim`` batch dims first."""
-        return jax.tree.map(fn, self._full())
+        return jax.tree.map(fn, self)
+
+    def _features_are_batch(self) -> bool:
+        """Whether the feature axis is a batch axis of the distribution (so ``cat_dist`` along
+        it joins independent parts rather than changing the family)."""
+        return True
 
     def _feature_shape(self) -> tuple[int, ...]:
         """Shape of one event of ``get_distribution(independent=False)`` after the batch dims."""
@@ -170,6 +187,8 @@ class StochState:
         if not batch:
             return self.reshape(1)
         s, e = _axis(start, len(batch), "start"), _axis(end, len(batch), "end")
+        if s > e:
+            raise ValueError(f"flatten: start {start} comes after end {end}.")
         return self.reshape(batch[:s] + (math.prod(batch[s : e + 1]),) + batch[e + 1 :])
 
     def squeeze(self, axis: int | Sequence[int] | None = None) -> StochState:
@@ -215,6 +234,8 @@ class StochState:
     def get_distribution(self, independent: bool = True) -> Distribution:
         """The distribution the sample came from: by default one event per batch element
         (``Independent`` over every feature dim), else the per-element family."""
+        if not isinstance(independent, bool):
+            raise TypeError(f"independent must be True or False, got {independent!r}.")
         base = self._base_distribution()
         n = len(base.batch_shape) - self.batch_ndim
         return Independent(base, n) if independent and n else base
@@ -228,6 +249,12 @@ class StochState:
 
     def log_prob(self, x: ArrayLike) -> Array:
         """``log q(x)`` summed over the feature dims, for ``x`` laid out like ``stoch``."""
+        if getattr(self, "relaxed", None) is not None:
+            raise ValueError(
+                f"log_prob of a relaxed {type(self).__name__}: its sample is a continuous "
+                "relaxation, which the discrete distribution gives no density to (KL and entropy "
+                "of the distribution are defined)."
+            )
         x = jnp.asarray(x)
         if x.shape[-1:] != self.stoch.shape[-1:]:
             raise ValueError(
@@ -246,7 +273,7 @@ class StochState:
         """Write every field to a NumPy ``.npz`` file; :func:`load_state` reads it back exactly."""
         arrays: dict[str, np.ndarray] = {}
         spec = _encode(self, "", arrays)
-        np.savez(path, __spec__=np.array(json.dumps(spec)), **arrays)
+        np.savez(_npz(path), __spec__=np.array(json.dumps(spec)), **arrays)
 
 
 @_state
@@ -280,40 +307,40 @@ class NormalStoch(StochState):
 
 
 class _GroupedStoch(StochState):
-    """Shared by the categorical and Bernoulli states: ``(*B, G, K)`` parameters, flat stoch."""
-
-    logits: Array
-    probs: Array
-    stoch: Array
-    spherical: bool
+    """Shared by the categorical and Bernoulli states: ``(*B, G, K)`` parameters, flat stoch,
+    optionally as ``spherical`` codes ``(2b - 1) · _code_scale(K)``."""
 
     def __post_init__(self) -> None:
         if has_placeholder_leaves((self.logits, self.probs, self.stoch)):
             return
-        name, lg, pr, st = type(self).__name__, *(jnp.shape(a) for a in self._arrays())
+        lg, pr, st = (jnp.shape(a) for a in (self.logits, self.probs, self.stoch))
         if lg != pr or len(lg) < 2 or st != lg[:-2] + (lg[-2] * lg[-1],):
             raise ValueError(
-                f"{name}: logits and probs need shape (*B, G, K) and stoch (*B, G*K); got "
-                f"logits {lg}, probs {pr}, stoch {st}."
+                f"{type(self).__name__}: logits and probs need shape (*B, G, K) and stoch "
+                f"(*B, G*K); got logits {lg}, probs {pr}, stoch {st}."
             )
-
-    def _arrays(self) -> tuple[Array, Array, Array]:
-        return self.logits, self.probs, self.stoch
 
     def _feature_shape(self) -> tuple[int, ...]:
         return tuple(self.logits.shape[-2:])
 
+    @classmethod
+    def _codes(cls, bits: Array) -> Array:
+        """Spherical codes of bits (linear: the bits' straight-through gradient passes)."""
+        return (2.0 * bits - 1.0) * cls._code_scale(bits.shape[-1])
+
     def _from_stoch(self, x: Array) -> Array:
-        if self.spherical:  # codes back to bits: exact values, the codes' (linear) gradient
+        if self.spherical:  # codes back to bits: exact values, the inverse map's gradient
             bits = (x > 0).astype(x.dtype)
-            x = bits + (x - jax.lax.stop_gradient(x)) * self._bits_per_code()
+            scale = 0.5 / self._code_scale(self.logits.shape[-1])
+            x = bits + (x - jax.lax.stop_gradient(x)) * scale
         return super()._from_stoch(x)
 
 
 @_state
 class CategoricalStoch(_GroupedStoch):
     """``G`` one-hot categorical groups of ``K`` classes: logits/probs ``(*B, G, K)``, the
-    straight-through one-hot sample flat in ``stoch`` ``(*B, G*K)`` (``±1`` if ``spherical``).
+    straight-through one-hot sample flat in ``stoch`` ``(*B, G*K)`` (``±1`` if ``spherical``;
+    a Gumbel-softmax sample at temperature ``relaxed``, if set).
 
     Example:
         >>> import jax, ml_networks_jax as mnj
@@ -326,12 +353,14 @@ class CategoricalStoch(_GroupedStoch):
     logits: Array
     probs: Array
     stoch: Array
-    spherical: bool = dataclasses.field(default=False, metadata={_STATIC: True})
+    spherical: bool = static_field(default=False)
+    relaxed: float | None = static_field(default=None)
 
     _shape_type = namedtuple("CategoricalShape", ["logits", "probs", "stoch"])
 
-    def _bits_per_code(self) -> float:
-        return 0.5  # codes 2b - 1
+    @staticmethod
+    def _code_scale(k: int) -> float:
+        return 1.0  # one-hots to ±1
 
     def _base_distribution(self) -> Distribution:
         return OneHotCategorical(logits=self.logits)
@@ -340,7 +369,9 @@ class CategoricalStoch(_GroupedStoch):
 @_state
 class BernoulliStoch(_GroupedStoch):
     """``G`` groups of ``K`` Bernoulli bits: logits/probs ``(*B, G, K)``, the straight-through
-    bits flat in ``stoch`` ``(*B, G*K)`` (BSQ codes ``±1/√K`` per group if ``spherical``).
+    bits flat in ``stoch`` ``(*B, G*K)`` (BSQ codes ``(2b - 1)/√K`` per group if ``spherical``,
+    :func:`ml_networks_jax.bsq.bits_to_codes`; a binary Concrete sample at temperature
+    ``relaxed``, if set).
 
     Example:
         >>> import jax, ml_networks_jax as mnj
@@ -353,12 +384,14 @@ class BernoulliStoch(_GroupedStoch):
     logits: Array
     probs: Array
     stoch: Array
-    spherical: bool = dataclasses.field(default=False, metadata={_STATIC: True})
+    spherical: bool = static_field(default=False)
+    relaxed: float | None = static_field(default=None)
 
     _shape_type = namedtuple("BernoulliShape", ["logits", "probs", "stoch"])
 
-    def _bits_per_code(self) -> Array:
-        return 0.5 * math.sqrt(self.logits.shape[-1])  # codes (2b - 1)/√K
+    @staticmethod
+    def _code_scale(k: int) -> float:
+        return 1.0 / math.sqrt(k)  # bits to points of the unit sphere
 
     def _base_distribution(self) -> Distribution:
         return Bernoulli(logits=self.logits)
@@ -385,12 +418,8 @@ class DistributionStoch(StochState):
 
     def __post_init__(self) -> None:
         if not isinstance(self.dist, Distribution):
-            if hasattr(self.dist, "shape") or isinstance(self.dist, (int, float)):
-                raise TypeError(
-                    f"DistributionStoch: dist must be a distribution, got {type(self.dist)}."
-                )
-            return  # a placeholder during a JAX transformation
-        if has_placeholder_leaves(self):
+            raise TypeError(f"DistributionStoch: dist must be a distribution, got {self.dist!r}.")
+        if has_placeholder_leaves((self.dist, self.stoch)):
             return
         full, st = self.dist.batch_shape + self.dist.event_shape, jnp.shape(self.stoch)
         nb = len(st) - 1
@@ -399,13 +428,14 @@ class DistributionStoch(StochState):
                 f"DistributionStoch: stoch of shape {st} is not a flat draw of a distribution of "
                 f"shape {full} (expected {full[:nb]} + ({math.prod(full[nb:])},))."
             )
+        object.__setattr__(self, "dist", _broadcast_params(self.dist, self.dist.batch_shape))
 
     @property
     def shape(self) -> tuple:
         return self._shape_type(self.dist.batch_shape + self.dist.event_shape, self.stoch.shape)
 
-    def _full(self) -> StochState:
-        return dataclasses.replace(self, dist=_broadcast_params(self.dist))
+    def _features_are_batch(self) -> bool:
+        return len(self.dist.batch_shape) > self.batch_ndim
 
     def _base_distribution(self) -> Distribution:
         return self.dist
@@ -418,15 +448,15 @@ def _same_kind(states: Sequence[StochState], what: str) -> list[StochState]:
     states = list(states)
     if not states or not all(isinstance(s, StochState) for s in states):
         raise ValueError(f"{what} needs a non-empty sequence of states.")
-    structures = {jax.tree.structure(s._full()) for s in states}
+    structures = {jax.tree.structure(s) for s in states}
     batch_ndims = {s.batch_ndim for s in states}
     if len(structures) != 1 or len(batch_ndims) != 1:
         raise ValueError(
             f"{what}: the states must be of one kind (same class, distribution family, options "
-            f"and number of batch dims); got {[type(s).__name__ for s in states]} with batch "
-            f"shapes {[s.batch_shape for s in states]}."
+            f"such as spherical, and number of batch dims); got {sorted(map(str, structures))} "
+            f"with batch shapes {[s.batch_shape for s in states]}."
         )
-    return [s._full() for s in states]
+    return states
 
 
 def stack_dist(states: Sequence[StochState], dim: int = 0) -> StochState:
@@ -458,6 +488,12 @@ def cat_dist(states: Sequence[StochState], dim: int = -1) -> StochState:
     states = _same_kind(states, "cat_dist")
     nb = states[0].batch_ndim
     axis = _axis(dim, nb + 1, "cat_dist: dim")  # axis nb: the feature axis
+    if axis == nb and not states[0]._features_are_batch():
+        raise ValueError(
+            "cat_dist: the features of these states are one event of their distribution "
+            f"({type(states[0].dist).__name__}); joining them would change the family. "
+            "Concatenate along a batch dim, or build the joint distribution yourself."
+        )
     others = {s.batch_shape[:axis] + s.batch_shape[axis + 1 :] for s in states}
     if len(others) != 1:
         raise ValueError(
@@ -499,13 +535,16 @@ def _encode(obj: Any, path: str, arrays: dict[str, np.ndarray]) -> Any:
         spec: dict[str, Any] = {"type": type(obj).__name__, "static": {}, "fields": {}}
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)
-            if f.metadata.get(_STATIC):
+            if f.metadata.get("static"):
                 if callable(value):
                     raise TypeError(f"Cannot save {type(obj).__name__}: {f.name} is a function.")
                 spec["static"][f.name] = value
             elif "event_ndims" in f.metadata or hasattr(value, "shape"):
-                arrays[f"{path}{f.name}"] = np.asarray(value)
-                spec["fields"][f.name] = {"array": f"{path}{f.name}"}
+                array = np.asarray(value)
+                # NumPy stores extension dtypes (bfloat16) as opaque bytes: keep the bits.
+                native = array.dtype.type.__module__ == "numpy"
+                arrays[f"{path}{f.name}"] = array if native else array.view(f"u{array.itemsize}")
+                spec["fields"][f.name] = {"array": f"{path}{f.name}", "dtype": array.dtype.name}
             else:
                 spec["fields"][f.name] = _encode(value, f"{path}{f.name}/", arrays)
         return spec
@@ -526,12 +565,18 @@ def _decode(spec: Any, arrays: Any) -> Any:
     if "tuple" in spec:
         return tuple(_decode(s, arrays) for s in spec["tuple"])
     if "array" in spec:
-        return jnp.asarray(arrays[spec["array"]])
+        return jnp.asarray(arrays[spec["array"]].view(jnp.dtype(spec["dtype"])))
     classes = {**_subclasses(StochState), **_subclasses(Distribution)}
     if spec["type"] not in classes:
         raise ValueError(f"Unknown state or distribution type {spec['type']!r} in the file.")
     fields = {name: _decode(s, arrays) for name, s in spec["fields"].items()}
-    return classes[spec["type"]](**fields, **spec["static"])
+    return restore(classes[spec["type"]], fields | spec["static"])  # exactly as saved
+
+
+def _npz(path: str) -> str:
+    """``path`` with the ``.npz`` suffix NumPy adds on saving."""
+    path = str(path)
+    return path if path.endswith(".npz") else path + ".npz"
 
 
 def load_state(path: str) -> StochState:
@@ -545,7 +590,7 @@ def load_state(path: str) -> StochState:
         >>> mnj.load_state(path).shape
         NormalShape(mean=(2, 3), std=(2, 3), stoch=(2, 3))
     """
-    with np.load(path, allow_pickle=False) as arrays:
+    with np.load(_npz(path), allow_pickle=False) as arrays:
         return _decode(json.loads(str(arrays["__spec__"])), arrays)
 
 

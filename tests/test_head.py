@@ -92,6 +92,8 @@ def test_deterministic_is_the_mode_and_uses_no_key(dist):
     state = _head(dist, key=None, deterministic=True)
     d = state.get_distribution(independent=False)
     mode = d.mode()
+    if dist == "gamma":  # α < 1: the mode 0 is where the density is infinite
+        mode = jnp.where(d.concentration < 1, jnp.nan, mode)
     expected = jnp.where(jnp.isnan(mode), d.mean(), mode).reshape(state.stoch.shape)
     np.testing.assert_array_equal(state.stoch, expected)
     assert not np.isnan(state.stoch).any()
@@ -218,3 +220,56 @@ def test_state_keeps_the_input_dtype(dist):
     """No field promoted (to the default or a wider float) on the way through the head."""
     leaves = jax.tree.leaves(_head(dist, _x((3, FEATURES.get(dist, 8)))))
     assert {leaf.dtype for leaf in leaves} == {jnp.dtype(jnp.float32)}
+
+
+def test_one_temperature_per_row():
+    x, beta = _x((3, 8)), jnp.array([0.5, 1.0, 2.0])
+    cat = mnj.head(x, KEY, "categorical", n_groups=2, inv_tmp=beta)
+    np.testing.assert_allclose(cat.logits, beta[:, None, None] * x.reshape(3, 2, 4), rtol=1e-6)
+    normal = mnj.head(x, KEY, "normal", inv_tmp=beta)
+    np.testing.assert_allclose(normal.std, mnj.head(x, KEY, "normal").std / jnp.sqrt(beta)[:, None])
+    with pytest.raises(ValueError, match="broadcast to the batch"):
+        mnj.head(x, KEY, "categorical", n_groups=2, inv_tmp=jnp.ones(4))
+
+
+def test_deterministic_gamma_below_one_is_the_mean():
+    x = jnp.array([[-3.0, 3.0, 0.0, 0.0]])  # α ≈ 0.05 and ≈ 3.05, rate ≈ 0.69
+    state = mnj.head(x, None, "gamma", deterministic=True)
+    alpha, rate = jax.nn.softplus(x[0, :2]) + 1e-3, jax.nn.softplus(x[0, 2:]) + 1e-3
+    np.testing.assert_allclose(state.stoch[0], [alpha[0] / rate[0], (alpha[1] - 1) / rate[1]])
+
+
+@pytest.mark.parametrize("dist", ["beta", "gamma", "dirichlet"])
+def test_draws_stay_inside_the_support(dist):
+    """Small concentrations: float32 draws round onto 0 or 1; the head keeps them inside."""
+    x = jnp.full((64, FEATURES.get(dist, 8)), -6.0)
+
+    def log_q(x):
+        state = _head(dist, x)
+        return state.log_prob(state.stoch).sum(), state.stoch
+
+    (lp, z), g = jax.value_and_grad(log_q, has_aux=True)(x)
+    assert ((z > 0) & (z < 1 if dist != "gamma" else z > 0)).all()
+    assert np.isfinite(lp) and np.isfinite(g).all()
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"dist": "categorical", "relaxed": 0.0}, "temperature"),
+        ({"dist": "normal", "min_std": 1.0, "max_std": 0.5}, "max_std"),
+        ({"dist": "categorical", "n_groups": True}, "n_groups"),
+    ],
+)
+def test_option_errors(options, match):
+    with pytest.raises(ValueError, match=match):
+        mnj.head(_x((2, 8)), KEY, **options)
+    with pytest.raises(ValueError, match=match):
+        mnj.Head(8, **options)
+
+
+def test_head_config_errors_at_construction():
+    with pytest.raises(ValueError, match="unknown dist"):
+        mnj.Head(10, "poisson")
+    with pytest.raises(ValueError, match="divisible"):
+        mnj.Head(10, "categorical", n_groups=3)

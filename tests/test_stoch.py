@@ -274,3 +274,74 @@ def test_stop_gradient_and_astype():
     np.testing.assert_array_equal(jax.grad(f)(_x((2, 6))), 0.0)
     state = STATES["gamma"]().astype(jnp.float16)
     assert {leaf.dtype for leaf in jax.tree.leaves(state)} == {jnp.dtype(jnp.float16)}
+
+
+# ---- regressions: tree rebuilds, broadcasting, joins, persistence ---------------------------
+
+
+@pytest.mark.parametrize("kind", STATES)
+def test_tree_rebuilds_skip_the_constructor(kind):
+    """JAX rebuilds states with None, scalars or shardings as leaves (tree.map, out_shardings)."""
+    state = STATES[kind]()
+    assert jax.tree.leaves(jax.tree.map(lambda _: None, state)) == []
+    means = jax.tree.map(jnp.mean, state)
+    assert all(jnp.ndim(leaf) == 0 for leaf in jax.tree.leaves(means))
+    sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    out = jax.jit(lambda s: s, out_shardings=jax.tree.map(lambda _: sharding, state))(state)
+    _equal(out, state)
+
+
+def test_distribution_parameters_are_broadcast_to_the_batch():
+    """A scalar parameter, or components without the batch dims, still index and vmap."""
+    gamma = mnj.Gamma(jnp.full((2, 3), 2.0), 1.0)
+    state = mnj.DistributionStoch(gamma, gamma.sample(KEY))
+    np.testing.assert_allclose(
+        jax.vmap(lambda s: s.log_prob(s.stoch))(state), state.log_prob(state.stoch), rtol=1e-6
+    )
+    mix = mnj.MixtureSameFamily(_x((2, 3, 5)), mnj.Normal(jnp.arange(5.0), jnp.ones(5)))
+    state = mnj.DistributionStoch(mix, mix.sample(KEY))
+    np.testing.assert_allclose(state[1].log_prob(state.stoch[1]), state.log_prob(state.stoch)[1])
+    both = mnj.Mixture(jnp.zeros((2, 2)), (mnj.Normal(jnp.zeros(2), 1.0), mnj.Gamma(2.0, 1.0)))
+    state = mnj.DistributionStoch(both, both.sample(KEY)[:, None])
+    assert state[0].dist.batch_shape == ()
+    assert jax.vmap(lambda s: s.log_prob(s.stoch))(state).shape == (2,)
+
+
+def test_cat_dist_refuses_to_join_events():
+    """Two Dirichlet events of 4 are not one Dirichlet of 8."""
+    d = mnj.Dirichlet(jnp.ones((2, 4)))
+    state = mnj.DistributionStoch(d, d.sample(KEY))
+    with pytest.raises(ValueError, match="change the family"):
+        mnj.cat_dist([state, state])
+    assert mnj.cat_dist([state, state], dim=0).batch_shape == (4,)
+
+
+def test_save_load_exact_for_every_dtype_and_path(tmp_path):
+    logits = jax.nn.log_softmax(_x((2, 3, 7)) * 30.0)  # log_softmax is not idempotent in float32
+    d = mnj.OneHotCategorical(logits=logits)
+    state = mnj.DistributionStoch(d, d.sample(KEY).reshape(2, 21))
+    state.save(str(tmp_path / "cat"))  # NumPy appends .npz; load_state finds it the same way
+    _equal(mnj.load_state(str(tmp_path / "cat")), state)
+    half = STATES["normal"]().astype(jnp.bfloat16)
+    half.save(str(tmp_path / "half.npz"))
+    _equal(mnj.load_state(str(tmp_path / "half.npz")), half)
+
+
+def test_more_errors():
+    state = STATES["normal"]().reshape(2, 1)
+    with pytest.raises(ValueError, match="comes after"):
+        state.flatten(1, 0)
+    with pytest.raises(TypeError, match="True or False"):
+        state.get_distribution(independent=2)
+    relaxed = mnj.head(_x((2, 12)), KEY, "categorical", n_groups=3, relaxed=0.5)
+    with pytest.raises(ValueError, match="relaxed"):
+        relaxed.log_prob(relaxed.stoch)
+    assert relaxed.entropy().shape == (2,)
+
+
+def test_kl_between_a_state_and_a_distribution():
+    state = STATES["normal"]()
+    prior = mnj.Independent(mnj.Normal(jnp.zeros((2, 3)), 1.0), 1)
+    np.testing.assert_allclose(
+        mnj.kl_divergence(state, prior), mnj.kl_divergence(state.get_distribution(), prior)
+    )

@@ -48,12 +48,43 @@ def static_field(**kwargs: Any) -> Any:
 
 
 def distribution(cls: type) -> type:
-    """Declare ``cls`` a frozen dataclass pytree: parameters are leaves, static fields metadata."""
-    cls = dataclasses.dataclass(frozen=True, eq=False, repr=False)(cls)
+    """Declare ``cls`` a frozen dataclass pytree: parameters are leaves, static fields metadata.
+    The constructor runs when called, not when JAX rebuilds the tree (``register_restoring``)."""
+    return register_restoring(dataclasses.dataclass(frozen=True, eq=False, repr=False)(cls))
+
+
+def restore(cls: type, values: dict[str, Any]) -> Any:
+    """An instance of the frozen dataclass ``cls`` holding ``values``, its constructor skipped."""
+    obj = object.__new__(cls)
+    for name, value in values.items():
+        object.__setattr__(obj, name, value)
+    return obj
+
+
+def register_restoring(cls: type) -> type:
+    """Register the frozen dataclass ``cls`` as a pytree (``static_field`` fields are metadata)
+    whose unflattening restores the fields without calling the constructor: what JAX puts back
+    (tangents, shardings, ``None``, placeholders) is stored as it comes, never converted or
+    checked again."""
     fields = dataclasses.fields(cls)
-    meta = [f.name for f in fields if f.metadata.get(_STATIC)]
-    data = [f.name for f in fields if not f.metadata.get(_STATIC)]
-    return jax.tree_util.register_dataclass(cls, data_fields=data, meta_fields=meta)
+    data = tuple(f.name for f in fields if not f.metadata.get(_STATIC))
+    meta = tuple(f.name for f in fields if f.metadata.get(_STATIC))
+    keys = tuple(jax.tree_util.GetAttrKey(n) for n in data)
+
+    def flatten(obj: Any) -> tuple[tuple, tuple]:
+        return tuple(getattr(obj, n) for n in data), tuple(getattr(obj, n) for n in meta)
+
+    def flatten_with_keys(obj: Any) -> tuple[tuple, tuple]:
+        leaves, aux = flatten(obj)
+        return tuple(zip(keys, leaves, strict=True)), aux
+
+    def unflatten(aux: tuple, leaves: Any) -> Any:
+        return restore(
+            cls, dict(zip(data, leaves, strict=True)) | dict(zip(meta, aux, strict=True))
+        )
+
+    jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten)
+    return cls
 
 
 def as_float_param(value: Any, name: str) -> Any:

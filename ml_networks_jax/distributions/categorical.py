@@ -19,6 +19,7 @@ from ml_networks_jax.distributions.base import (
     as_float_param,
     has_placeholder_leaves,
     param,
+    register_restoring,
 )
 
 
@@ -26,24 +27,9 @@ def discrete_distribution(cls: type) -> type:
     """Like ``distribution``, but unflattening restores the fields without calling the
     constructor, which takes ``logits`` or ``probs`` and converts them: tangents, cotangents and
     placeholders (``jax.tree.map``, ``vmap``, ``grad``) are stored as they come."""
-    cls = dataclasses.dataclass(frozen=True, eq=False, repr=False, init=False)(cls)
-    names = tuple(f.name for f in dataclasses.fields(cls))
-    keys = tuple(jax.tree_util.GetAttrKey(n) for n in names)
-
-    def flatten(d):
-        return tuple(getattr(d, n) for n in names), None
-
-    def flatten_with_keys(d):
-        return tuple(zip(keys, flatten(d)[0], strict=True)), None
-
-    def unflatten(_, leaves):
-        d = object.__new__(cls)
-        for n, v in zip(names, leaves, strict=True):
-            object.__setattr__(d, n, v)
-        return d
-
-    jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten)
-    return cls
+    return register_restoring(
+        dataclasses.dataclass(frozen=True, eq=False, repr=False, init=False)(cls)
+    )
 
 
 def safe_log(x: Array) -> Array:

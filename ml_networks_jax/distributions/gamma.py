@@ -152,8 +152,10 @@ class _GammaLaw(Distribution):
     def log_prob(self, x: ArrayLike) -> Array:
         alpha, rate = self._shape_rate()
         positive = x > 0
-        log_x = jnp.log(rate * jnp.where(positive, x, 1.0))  # double-where: no NaN for x <= 0
-        return jnp.where(positive, log_gamma_density(alpha, log_x) + jnp.log(rate), -jnp.inf)
+        log_rate = jnp.log(rate)
+        # log(rate x) as a sum: the product underflows for tiny x; double-where: no NaN at x <= 0
+        log_x = log_rate + jnp.log(jnp.where(positive, x, 1.0))
+        return jnp.where(positive, log_gamma_density(alpha, log_x) + log_rate, -jnp.inf)
 
     def cdf(self, x: ArrayLike) -> Array:
         alpha, rate = self._shape_rate()

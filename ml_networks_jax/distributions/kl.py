@@ -42,8 +42,8 @@ def register_kl(p_type: type, q_type: type) -> Callable:
 
 
 def kl_divergence(p: Distribution, q: Distribution) -> Array:
-    """``KL(p ‖ q)``, batched over the broadcast batch shapes; for two states
-    (:mod:`ml_networks_jax.stoch`), that of their distributions, shape ``batch_shape``.
+    """``KL(p ‖ q)``, batched over the broadcast batch shapes; a state
+    (:mod:`ml_networks_jax.stoch`) stands for its distribution (one event per batch row).
 
     The closed form registered for the most specific pair of types in the two MROs is used;
     a pair with none raises ``NotImplementedError`` (estimate it by Monte Carlo instead).
@@ -53,8 +53,7 @@ def kl_divergence(p: Distribution, q: Distribution) -> Array:
         >>> round(float(mnj.kl_divergence(mnj.Normal(0.0, 1.0), mnj.Normal(1.0, 1.0))), 6)
         0.5
     """
-    if hasattr(p, "get_distribution") and hasattr(q, "get_distribution"):  # two StochStates
-        p, q = p.get_distribution(), q.get_distribution()
+    p, q = (d.get_distribution() if hasattr(d, "get_distribution") else d for d in (p, q))
     for p_cls in type(p).__mro__:
         for q_cls in type(q).__mro__:
             fn = _REGISTRY.get((p_cls, q_cls))
