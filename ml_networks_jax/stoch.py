@@ -306,9 +306,16 @@ class NormalStoch(StochState):
         return Normal(self.mean, self.std)
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
 class _GroupedStoch(StochState):
     """Shared by the categorical and Bernoulli states: ``(*B, G, K)`` parameters, flat stoch,
     optionally as ``spherical`` codes ``(2b - 1) · _code_scale(K)``."""
+
+    logits: Array
+    probs: Array
+    stoch: Array
+    spherical: bool = static_field(default=False)
+    relaxed: float | None = static_field(default=None)
 
     def __post_init__(self) -> None:
         if has_placeholder_leaves((self.logits, self.probs, self.stoch)):
@@ -322,6 +329,9 @@ class _GroupedStoch(StochState):
 
     def _feature_shape(self) -> tuple[int, ...]:
         return tuple(self.logits.shape[-2:])
+
+    def _base_distribution(self) -> Distribution:
+        return self._family(logits=self.logits)
 
     @classmethod
     def _codes(cls, bits: Array) -> Array:
@@ -350,20 +360,13 @@ class CategoricalStoch(_GroupedStoch):
         CategoricalShape(logits=(2, 2, 5), probs=(2, 2, 5), stoch=(2, 10))
     """
 
-    logits: Array
-    probs: Array
-    stoch: Array
-    spherical: bool = static_field(default=False)
-    relaxed: float | None = static_field(default=None)
-
     _shape_type = namedtuple("CategoricalShape", ["logits", "probs", "stoch"])
 
     @staticmethod
     def _code_scale(k: int) -> float:
         return 1.0  # one-hots to ±1
 
-    def _base_distribution(self) -> Distribution:
-        return OneHotCategorical(logits=self.logits)
+    _family = OneHotCategorical
 
 
 @_state
@@ -381,20 +384,13 @@ class BernoulliStoch(_GroupedStoch):
         BernoulliShape(logits=(2, 2, 5), probs=(2, 2, 5), stoch=(2, 10))
     """
 
-    logits: Array
-    probs: Array
-    stoch: Array
-    spherical: bool = static_field(default=False)
-    relaxed: float | None = static_field(default=None)
-
     _shape_type = namedtuple("BernoulliShape", ["logits", "probs", "stoch"])
 
     @staticmethod
     def _code_scale(k: int) -> float:
         return 1.0 / math.sqrt(k)  # bits to points of the unit sphere
 
-    def _base_distribution(self) -> Distribution:
-        return Bernoulli(logits=self.logits)
+    _family = Bernoulli
 
 
 @_state
