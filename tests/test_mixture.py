@@ -104,14 +104,20 @@ def test_density_cdf_and_moments_against_scipy():
     w = np.exp(LOGITS) / np.exp(LOGITS).sum()
     pdf = np.sum(w * stats.norm.pdf(x[:, None], LOC, SCALE), -1)
     rtol = 1e-12 if X64 else 2e-5
-    np.testing.assert_allclose(d.log_prob(jnp.asarray(x, DTYPE)), np.log(pdf), rtol=rtol)
-    np.testing.assert_allclose(d.cdf(jnp.asarray(x, DTYPE)), _reference_cdf(x), rtol=rtol * 10)
     # Tails in log space: no underflow where the CDF itself does.
     far = jnp.asarray([-60.0, 60.0], DTYPE)
-    assert np.all(np.isfinite(d.log_cdf(far))) and np.all(np.isfinite(d.log_survival(far)))
+
+    @jax.jit
+    def evaluate(d, x):  # one program
+        return d.log_prob(x), d.cdf(x), d.log_cdf(far), d.log_survival(far), d.mean(), d.variance()
+
+    log_prob, cdf, log_cdf, log_survival, d_mean, d_variance = evaluate(d, jnp.asarray(x, DTYPE))
+    np.testing.assert_allclose(log_prob, np.log(pdf), rtol=rtol)
+    np.testing.assert_allclose(cdf, _reference_cdf(x), rtol=rtol * 10)
+    assert np.all(np.isfinite(log_cdf)) and np.all(np.isfinite(log_survival))
     mean = np.sum(w * LOC)
-    np.testing.assert_allclose(d.mean(), mean, rtol=rtol)
-    np.testing.assert_allclose(d.variance(), np.sum(w * (SCALE**2 + LOC**2)) - mean**2, rtol=rtol)
+    np.testing.assert_allclose(d_mean, mean, rtol=rtol)
+    np.testing.assert_allclose(d_variance, np.sum(w * (SCALE**2 + LOC**2)) - mean**2, rtol=rtol)
 
 
 def test_implicit_gradient_is_exact_at_each_draw():
@@ -121,8 +127,8 @@ def test_implicit_gradient_is_exact_at_each_draw():
     def draws(logits, loc, scale):
         return _normal_mixture(logits, loc, scale).rsample(jax.random.key(3), (6,))
 
-    z = np.asarray(draws(*params), np.float64)
-    jac = jax.jit(jax.jacrev(draws, argnums=(0, 1, 2)))(*params)
+    z, jac = jax.jit(lambda *p: (draws(*p), jax.jacrev(draws, argnums=(0, 1, 2))(*p)))(*params)
+    z = np.asarray(z, np.float64)
     w = np.exp(LOGITS) / np.exp(LOGITS).sum()
     pdf = np.sum(w * stats.norm.pdf(z[:, None], LOC, SCALE), -1)
 
@@ -201,15 +207,23 @@ def test_batched_parameters_with_a_sample_shape():
             jax.random.key(0), (5, 4)
         )
 
-    z = loss(loc)
-    assert z.shape == (5, 4, 2)
-    g = jax.jit(jax.grad(lambda v: loss(v).sum()))(loc)
-    assert g.shape == (2, 3) and np.all(np.isfinite(g))
     x = jnp.asarray([[0.1, -0.4]], DTYPE)
-    lp = np.asarray(d.log_prob(x))
+
+    @jax.jit
+    def evaluate(loc):  # one program
+        singles = [
+            _normal_mixture(logits[b], loc[b], jnp.asarray(SCALE, DTYPE)).log_prob(x[0, b])
+            for b in range(2)
+        ]
+        d = _normal_mixture(logits, loc, jnp.asarray(SCALE, DTYPE))
+        return loss(loc), jax.grad(lambda v: loss(v).sum())(loc), d.log_prob(x), singles
+
+    z, g, lp, singles = evaluate(loc)
+    assert z.shape == (5, 4, 2)
+    assert g.shape == (2, 3) and np.all(np.isfinite(g))
+    lp = np.asarray(lp)
     for b in range(2):
-        single = _normal_mixture(logits[b], loc[b], jnp.asarray(SCALE, DTYPE))
-        np.testing.assert_allclose(lp[0, b], single.log_prob(x[0, b]), rtol=1e-6)
+        np.testing.assert_allclose(lp[0, b], singles[b], rtol=1e-6)
 
 
 def test_far_tail_draws_have_finite_gradients():
@@ -219,10 +233,12 @@ def test_far_tail_draws_have_finite_gradients():
         return _normal_mixture(logits, loc, jnp.ones(2, DTYPE)).rsample(jax.random.key(0), (256,))
 
     logits, loc = jnp.zeros(2, DTYPE), jnp.asarray([-20.0, 20.0], DTYPE)
-    jl, jm = jax.jit(jax.jacrev(draws, argnums=(0, 1)))(logits, loc)
+    z, (jl, jm) = jax.jit(lambda *p: (draws(*p), jax.jacrev(draws, argnums=(0, 1))(*p)))(
+        logits, loc
+    )
     assert np.all(np.isfinite(jl)) and np.all(np.isfinite(jm))
     # Each draw moves with its own component: dz/dloc is ~1 for it and ~0 for the other.
-    z = np.asarray(draws(logits, loc))
+    z = np.asarray(z)
     own = np.where(z < 0, np.asarray(jm)[:, 0], np.asarray(jm)[:, 1])
     np.testing.assert_allclose(own, 1.0, atol=1e-4)
 
@@ -262,9 +278,10 @@ def test_components_outside_their_support_give_finite_gradients():
         return mnj.Mixture(logits, comps).rsample(jax.random.key(0), (512,))
 
     args = (jnp.zeros(4, DTYPE), *(jnp.asarray(v, DTYPE) for v in (1.5, 2.0, 1.0)))
-    z = np.asarray(draws(*args))
+    z, jac = jax.jit(lambda *a: (draws(*a), jax.jacrev(draws, argnums=(0, 1, 2, 3))(*a)))(*args)
+    z = np.asarray(z)
     assert (z < 0).any() and (z > 3).any()
-    for g in jax.jit(jax.jacrev(draws, argnums=(0, 1, 2, 3)))(*args):
+    for g in jac:
         assert np.all(np.isfinite(g))
 
 
@@ -303,22 +320,28 @@ def test_mixture_gradient_solves_the_triangular_system(covariance):
         if covariance == "diagonal"
         else (_full_mixture, _full_params())
     )
-    d = make(*params)
-    z = d.sample(jax.random.key(3), (2,))
-    jac_z = np.asarray(jax.jit(jax.vmap(jax.jacfwd(d._standardize)))(z), np.float64)
+    argnums = (0, 1, 2)
+
+    @jax.jit
+    def jacobians(params):  # one program
+        d = make(*params)
+        z = d.sample(jax.random.key(3), (2,))
+
+        def draw(*p):
+            return mnj.reparameterize(make(*p), z)
+
+        def standardized(*p):
+            return make(*p)._standardize(z)
+
+        jac_z = jax.vmap(jax.jacfwd(d._standardize))(z)
+        d_u = jax.jacfwd(standardized, argnums=argnums)(*params)
+        fwd = jax.jacfwd(draw, argnums=argnums)(*params)
+        return jac_z, d_u, fwd, jax.jacrev(draw, argnums=argnums)(*params)
+
+    jac_z, d_u, fwd, rev = jacobians(params)
+    jac_z = np.asarray(jac_z, np.float64)
     np.testing.assert_array_equal(np.triu(jac_z, 1), 0.0)  # lower triangular
     assert np.abs(np.tril(jac_z, -1)).max() > 1e-3  # the coordinates are coupled
-
-    def draw(*p):
-        return mnj.reparameterize(make(*p), z)
-
-    def standardized(*p):
-        return make(*p)._standardize(z)
-
-    argnums = (0, 1, 2)
-    d_u = jax.jit(jax.jacfwd(standardized, argnums=argnums))(*params)
-    fwd = jax.jit(jax.jacfwd(draw, argnums=argnums))(*params)
-    rev = jax.jit(jax.jacrev(draw, argnums=argnums))(*params)
     tol = 1e-12 if X64 else 5e-4
     for i in argnums:
         want = -np.linalg.solve(jac_z, np.asarray(d_u[i], np.float64).reshape(2, D_MV, -1))
@@ -399,27 +422,33 @@ def test_multivariate_mixture_shapes_batching_and_the_single_coordinate_case(cov
     logits = jnp.asarray(np.stack([MV_LOGITS, MV_LOGITS[::-1]]), DTYPE)  # batch (2,)
     d = make(logits, jnp.asarray(MV_LOC, DTYPE), jnp.asarray(spread, DTYPE))
     assert (d.batch_shape, d.event_shape) == ((2,), (D_MV,))
-    z = d.rsample(jax.random.key(0), (5,))
-    assert z.shape == (5, 2, D_MV) and d.log_prob(z).shape == (5, 2)
-    assert d.mean().shape == (2, D_MV) and d.variance().shape == (2, D_MV)
-    w = np.exp(MV_LOGITS) / np.exp(MV_LOGITS).sum()
-    np.testing.assert_allclose(d.mean()[0], w @ MV_LOC, rtol=1e-5)
-    np.testing.assert_allclose(d.variance()[0], w @ np.diagonal(cov, axis1=1, axis2=2)
-                               + w @ MV_LOC**2 - (w @ MV_LOC) ** 2, rtol=1e-5)  # fmt: skip
-    x = np.asarray(z[0, 0], np.float64)
-    pdf = [stats.multivariate_normal(MV_LOC[k], cov[k]).pdf(x) for k in range(K_MV)]
-    np.testing.assert_allclose(d.log_prob(z)[0, 0], np.log(w @ pdf), rtol=1e-5)
-    g = jax.jit(jax.grad(lambda s: make(logits, MV_LOC, s).rsample(
-        jax.random.key(1), (5,)).sum()))(jnp.asarray(spread, DTYPE))  # fmt: skip
-    assert np.all(np.isfinite(g))
-    if full:
-        assert np.all(np.triu(np.asarray(g), 1) == 0)
     # Event size 1: the same draws as the univariate mixture of normals.
     one = make(MV_LOGITS, MV_LOC[:, :1], spread[:, :1, :1] if full else spread[:, :1])
     uni = _normal_mixture(MV_LOGITS, MV_LOC[:, 0], spread[:, 0, 0] if full else spread[:, 0])
-    np.testing.assert_allclose(
-        one.rsample(jax.random.key(2), (7,))[:, 0], uni.rsample(jax.random.key(2), (7,))
-    )
+
+    @jax.jit
+    def evaluate(d, one, uni):  # one program
+        z = d.rsample(jax.random.key(0), (5,))
+        g = jax.grad(lambda s: make(logits, MV_LOC, s).rsample(jax.random.key(1), (5,)).sum())(
+            jnp.asarray(spread, DTYPE)
+        )
+        singles = one.rsample(jax.random.key(2), (7,)), uni.rsample(jax.random.key(2), (7,))
+        return z, d.log_prob(z), d.mean(), d.variance(), g, singles
+
+    z, log_prob, mean, variance, g, (draws_one, draws_uni) = evaluate(d, one, uni)
+    assert z.shape == (5, 2, D_MV) and log_prob.shape == (5, 2)
+    assert mean.shape == (2, D_MV) and variance.shape == (2, D_MV)
+    w = np.exp(MV_LOGITS) / np.exp(MV_LOGITS).sum()
+    np.testing.assert_allclose(mean[0], w @ MV_LOC, rtol=1e-5)
+    np.testing.assert_allclose(variance[0], w @ np.diagonal(cov, axis1=1, axis2=2)
+                               + w @ MV_LOC**2 - (w @ MV_LOC) ** 2, rtol=1e-5)  # fmt: skip
+    x = np.asarray(z[0, 0], np.float64)
+    pdf = [stats.multivariate_normal(MV_LOC[k], cov[k]).pdf(x) for k in range(K_MV)]
+    np.testing.assert_allclose(log_prob[0, 0], np.log(w @ pdf), rtol=1e-5)
+    assert np.all(np.isfinite(g))
+    if full:
+        assert np.all(np.triu(np.asarray(g), 1) == 0)
+    np.testing.assert_allclose(draws_one[:, 0], draws_uni)
 
 
 @float32_only
@@ -456,17 +485,24 @@ def test_diagonal_full_covariance_mixture_matches_the_independent_one():
         full = _full_mixture(logits, loc, tril).rsample(key, (6,))
         return full, _diagonal_mixture(logits, loc, scale).rsample(key, (6,))
 
-    z_full, z_diag = draws(logits, loc, scale, tril)
+    @jax.jit
+    def compare(logits, loc, scale, tril):
+        """Draws, densities at the full mixture's draws and gradients of both: one program."""
+        z_full, z_diag = draws(logits, loc, scale, tril)
+        d_full, d_diag = _full_mixture(logits, loc, tril), _diagonal_mixture(logits, loc, scale)
+        log_probs = d_full.log_prob(z_full), d_diag.log_prob(z_full)
+        jac = jax.jacrev(draws, argnums=(0, 1))(logits, loc, scale, tril)
+        g_scale = jax.grad(lambda s: draws(logits, loc, s, tril)[1].sum())(scale)
+        g_tril = jax.grad(lambda t: draws(logits, loc, scale, t)[0].sum())(tril)
+        return (z_full, z_diag), log_probs, jac, g_scale, g_tril
+
+    (z_full, z_diag), log_probs, jac, g_scale, g_tril = compare(logits, loc, scale, tril)
     tol = 1e-12 if X64 else 2e-5
     np.testing.assert_allclose(z_full, z_diag, rtol=tol, atol=tol)
-    d_full, d_diag = _full_mixture(logits, loc, tril), _diagonal_mixture(logits, loc, scale)
-    np.testing.assert_allclose(d_full.log_prob(z_full), d_diag.log_prob(z_full), rtol=tol)
-    jac = jax.jit(jax.jacrev(draws, argnums=(0, 1)))(logits, loc, scale, tril)
+    np.testing.assert_allclose(*log_probs, rtol=tol)
     for j_full, j_diag in zip(jac[0], jac[1], strict=True):
         np.testing.assert_allclose(j_full, j_diag, rtol=20 * tol, atol=20 * tol)
     # d/dscale of the Independent mixture is d/dL_dd of the full one.
-    g_scale = jax.grad(lambda s: draws(logits, loc, s, tril)[1].sum())(scale)
-    g_tril = jax.grad(lambda t: draws(logits, loc, scale, t)[0].sum())(tril)
     np.testing.assert_allclose(
         jnp.diagonal(g_tril, axis1=-2, axis2=-1), g_scale, rtol=20 * tol, atol=20 * tol
     )
