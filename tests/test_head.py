@@ -235,8 +235,8 @@ def test_ml_networks_deterministic_onehot():
 @pytest.mark.parametrize("dist", ("categorical", "bernoulli", *CONTINUOUS))
 def test_state_keeps_the_input_dtype(dist):
     """No field promoted (to the default or a wider float) on the way through the head."""
-    leaves = jax.tree.leaves(_head(dist, _x((3, FEATURES.get(dist, 8)))))
-    assert {leaf.dtype for leaf in leaves} == {jnp.dtype(jnp.float32)}
+    x = _x((3, FEATURES.get(dist, 8)))
+    assert {leaf.dtype for leaf in jax.tree.leaves(_head(dist, x))} == {x.dtype}
 
 
 def test_one_temperature_per_row():
