@@ -80,6 +80,13 @@ def _batch_index(idx: Any, nb: int) -> tuple:
     return idx
 
 
+def _unpack(args: tuple) -> tuple:
+    """``f(2, 3)`` and ``f((2, 3))`` alike (NumPy's convention for shapes and axes)."""
+    if len(args) == 1 and not isinstance(args[0], (int, np.integer)):
+        return tuple(args[0])
+    return args
+
+
 def _dims_indexed(i: Any) -> int:
     """How many dims one index entry consumes (a boolean mask: its rank)."""
     if i is None or i is Ellipsis:
@@ -177,7 +184,7 @@ class StochState:
 
     def reshape(self, *shape: int | Sequence[int]) -> StochState:
         """New batch shape (``-1`` allowed); the feature dims are kept."""
-        shape = tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
+        shape = _unpack(shape)
         nb = self.batch_ndim
         return self._map(lambda a: a.reshape(tuple(shape) + a.shape[nb:]))
 
@@ -213,7 +220,7 @@ class StochState:
     def transpose(self, *axes: int) -> StochState:
         """Permute the batch dims (reverse them by default)."""
         nb = self.batch_ndim
-        axes = tuple(axes[0]) if len(axes) == 1 and not isinstance(axes[0], int) else axes
+        axes = _unpack(axes)
         perm = tuple(_axis(a, nb, "axis") for a in axes) if axes else tuple(range(nb))[::-1]
         if sorted(perm) != list(range(nb)):
             raise ValueError(f"{axes} is not a permutation of the {nb} batch dims.")
