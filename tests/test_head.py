@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import float32_only
+from conftest import FULL, float32_only
 
 import ml_networks_jax as mnj
 
@@ -195,10 +195,11 @@ def test_gamma_head_gradient_is_unbiased():
 def test_jit_vmap_and_traced_temperature(dist):
     x = _x((3, FEATURES.get(dist, 8)))
     n_groups = 2 if dist in ("categorical", "bernoulli", "dirichlet") else 1
-    eager = mnj.head(x, KEY, dist, n_groups=n_groups, inv_tmp=2.0)
     traced = _head(dist, x, KEY, inv_tmp=jnp.asarray(2.0))
-    for a, b in zip(jax.tree.leaves(eager), jax.tree.leaves(traced), strict=True):
-        np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
+    if FULL or dist in ("normal", "categorical", "bernoulli", "gamma"):  # eager: slow to build
+        eager = mnj.head(x, KEY, dist, n_groups=n_groups, inv_tmp=2.0)
+        for a, b in zip(jax.tree.leaves(eager), jax.tree.leaves(traced), strict=True):
+            np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
     x = _x((5, 3, FEATURES.get(dist, 8)))
     batched = jax.vmap(lambda x: _head(dist, x))(x)
     assert batched.stoch.shape[:2] == (5, 3)
