@@ -45,6 +45,10 @@ _SLOW_FIRST = (
     "test_outside_the_support_values_are_limits_with_zero_gradients",
     "test_small_concentration_gradient_is_unbiased",
     "test_extreme_concentrations_give_finite_draws_densities_and_gradients",
+    "test_float32_expansions_value_and_derivatives_to_second_order",
+    "test_zero_and_tiny_x",
+    "test_second_derivatives_vs_finite_differences",
+    "test_mixture_second_derivatives_follow_the_coupling",
 )
 
 

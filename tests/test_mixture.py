@@ -148,6 +148,7 @@ def test_implicit_gradient_is_exact_at_each_draw():
             np.testing.assert_allclose(np.asarray(got)[:, k], want, rtol=tol, atol=tol * 0.1)
 
 
+@float32_only  # precision-independent (MNJ_FULL=1: float64 too)
 def test_forward_reverse_second_order_and_vmap():
     params = tuple(jnp.asarray(v, DTYPE) for v in (LOGITS, LOC, SCALE))
 
@@ -473,6 +474,7 @@ def _full_params():
     return tuple(jnp.asarray(v, DTYPE) for v in (MV_LOGITS, MV_LOC, _TRIL))
 
 
+@float32_only  # precision-independent (MNJ_FULL=1: float64 too)
 def test_diagonal_full_covariance_mixture_matches_the_independent_one():
     """With diagonal factors the two mixtures are one distribution: the same draws, densities and
     implicit gradients (through different code: L⁻¹ and conditional normals vs the base family)."""
