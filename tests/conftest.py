@@ -28,30 +28,3 @@ full_only = pytest.mark.skipif(not FULL, reason="compile-heavy: MNJ_FULL=1 (make
 @pytest.fixture
 def key():
     return jax.random.key(0)
-
-
-#: The slowest checks (seconds of compilation each), started first so that neither xdist worker
-#: is left finishing one of them alone at the end of a run.
-_SLOW_FIRST = (
-    "test_readme_code_blocks_run",
-    "test_multidevice_matches_single_device",
-    "test_fisher_snedecor_and_inverse_gamma_against_scipy",
-    "test_support_batching_and_composition",
-    "test_hessian_through_gamma_sample_matches_fd",
-    "test_blocked_path_matches_small_batches",
-    "test_check_grads_logit",
-    "test_draws_stay_inside_the_support",
-    "test_explicit_and_implicit_agree",
-    "test_outside_the_support_values_are_limits_with_zero_gradients",
-    "test_small_concentration_gradient_is_unbiased",
-    "test_extreme_concentrations_give_finite_draws_densities_and_gradients",
-    "test_float32_expansions_value_and_derivatives_to_second_order",
-    "test_zero_and_tiny_x",
-    "test_second_derivatives_vs_finite_differences",
-    "test_mixture_second_derivatives_follow_the_coupling",
-)
-
-
-def pytest_collection_modifyitems(items):
-    rank = {name: i for i, name in enumerate(_SLOW_FIRST)}
-    items.sort(key=lambda item: rank.get(item.originalname, len(rank)))  # stable: order kept
