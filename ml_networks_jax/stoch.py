@@ -38,6 +38,7 @@ from ml_networks_jax._types import Array, ArrayLike
 from ml_networks_jax.distributions.base import (
     Distribution,
     has_placeholder_leaves,
+    is_static,
     register_restoring,
     restore,
     static_field,
@@ -154,7 +155,7 @@ class StochState:
 
     @classmethod
     def _data_fields(cls) -> list[dataclasses.Field]:
-        return [f for f in dataclasses.fields(cls) if not f.metadata.get("static")]
+        return [f for f in dataclasses.fields(cls) if not is_static(f)]
 
     def _map(self, fn) -> StochState:
         """Apply ``fn`` to every leaf; each leaf has the ``batch_ndim`` batch dims first."""
@@ -538,7 +539,7 @@ def _encode(obj: Any, path: str, arrays: dict[str, np.ndarray]) -> Any:
         spec: dict[str, Any] = {"type": type(obj).__name__, "static": {}, "fields": {}}
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)
-            if f.metadata.get("static"):
+            if is_static(f):
                 if callable(value):
                     raise TypeError(f"Cannot save {type(obj).__name__}: {f.name} is a function.")
                 spec["static"][f.name] = value

@@ -53,6 +53,11 @@ def distribution(cls: type) -> type:
     return register_restoring(dataclasses.dataclass(frozen=True, eq=False, repr=False)(cls))
 
 
+def is_static(f: dataclasses.Field) -> bool:
+    """Whether a dataclass field is ``static_field`` metadata rather than a pytree leaf."""
+    return bool(f.metadata.get(_STATIC))
+
+
 def restore(cls: type, values: dict[str, Any]) -> Any:
     """An instance of the frozen dataclass ``cls`` holding ``values``, its constructor skipped."""
     obj = object.__new__(cls)
@@ -67,8 +72,8 @@ def register_restoring(cls: type) -> type:
     (tangents, shardings, ``None``, placeholders) is stored as it comes, never converted or
     checked again."""
     fields = dataclasses.fields(cls)
-    data = tuple(f.name for f in fields if not f.metadata.get(_STATIC))
-    meta = tuple(f.name for f in fields if f.metadata.get(_STATIC))
+    data = tuple(f.name for f in fields if not is_static(f))
+    meta = tuple(f.name for f in fields if is_static(f))
     keys = tuple(jax.tree_util.GetAttrKey(n) for n in data)
 
     def flatten(obj: Any) -> tuple[tuple, tuple]:
