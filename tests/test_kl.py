@@ -37,6 +37,10 @@ def _pairs():
             mnj.VonMises(f(0.5, -1.0), f(2.0, 30.0)),
             mnj.VonMises(f(0.0, 1.0), f(1.0, 5.0)),
         ),
+        "VonMises-Uniform": (
+            mnj.VonMises(f(0.5, -1.0), f(2.0, 1e-3)),
+            mnj.Uniform(f(-np.pi), f(np.pi)),
+        ),
         "Beta": (mnj.Beta(f(0.5, 2.0), f(3.0, 1.5)), mnj.Beta(f(1.0, 4.0), f(1.0, 0.7))),
         "Dirichlet": (mnj.Dirichlet(f(0.5, 2.0, 3.0)), mnj.Dirichlet(f(1.0, 1.0, 4.0))),
     }
@@ -61,6 +65,7 @@ def test_kl_is_differentiable_and_jittable():
 
 def test_uniform_kl_outside_support_is_infinite():
     assert mnj.kl_divergence(mnj.Uniform(-2.0, 1.0), mnj.Uniform(0.0, 1.0)) == jnp.inf
+    assert mnj.kl_divergence(mnj.VonMises(0.0, 5.0), mnj.Uniform(-3.0, 3.0)) == jnp.inf
 
 
 def test_missing_pair_raises():

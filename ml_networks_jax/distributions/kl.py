@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import jax.numpy as jnp
@@ -161,6 +162,13 @@ def _kl_to_uniform(p: Distribution, q: Uniform, low: Array, high: Array) -> Arra
 @register_kl(Kumaraswamy, Uniform)
 def _kl_unit_interval_uniform(p: Beta | Kumaraswamy, q: Uniform) -> Array:
     return _kl_to_uniform(p, q, 0.0, 1.0)
+
+
+@register_kl(VonMises, Uniform)
+def _kl_von_mises_uniform(p: VonMises, q: Uniform) -> Array:
+    """Against the uniform angle ``U[-π, π]``: ``log 2π - H(p)`` (``+inf`` for a narrower
+    uniform)."""
+    return _kl_to_uniform(p, q, -math.pi, math.pi)
 
 
 register_kl(VonMises, VonMises)(kl_von_mises)
