@@ -179,6 +179,12 @@ def von_mises_dmean_cos(kappa: float, loc: float) -> float:
         return float(1 - a / k - a * a)
 
 
+def _normal_params(n: int, rng: np.random.Generator) -> Params:
+    """(scale, loc): the gradient is taken in the first parameter."""
+    loc = rng.uniform(-2.0, 2.0, n)
+    return _log_uniform(rng, 0.5, 2.0, n), loc
+
+
 # ---- the table --------------------------------------------------------------------------------
 
 _BETA_GRID = (
@@ -191,6 +197,14 @@ _GAMMA_GRID = np.logspace(-3, 4, 15)
 _TN_LOCS = np.linspace(-3.0, 3.0, 8)
 
 CASES: tuple[Case, ...] = (
+    Case(
+        key="normal",
+        family="normal",
+        title="Normal(loc, scale), gradient in scale",
+        grad_name="scale",
+        draws="N values loc ~ U[-2, 2], scale ~ logU[0.5, 2], one draw each",
+        make_params=_normal_params,
+    ),
     Case(
         key="gamma",
         family="gamma",
@@ -305,6 +319,7 @@ CASES: tuple[Case, ...] = (
 )
 
 FAMILY_TITLES = {
+    "normal": "Normal",
     "gamma": "Gamma",
     "beta": "Beta",
     "dirichlet": "Dirichlet",

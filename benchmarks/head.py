@@ -20,13 +20,16 @@ sample term and the total loss to 1e-5 (relative), the gradients to 1e-4 (relati
 largest entry). Both libraries draw from the same key with the same Gumbel-max / normal noise, so
 the full loss is compared; if the draws ever differ the sample term is left out of the check, and
 the report says which. Median of interleaved calls after a warm-up, compile time best of three
-fresh traces, jaxpr equations and optimized-HLO instructions of each step.
+fresh traces, jaxpr equations and optimized-HLO instructions of each step (``--quick``: 5
+rounds, one trace).
 
     python -m benchmarks.head            # writes results/head.{md,json}
+    python -m benchmarks.head --quick
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
 import os
@@ -173,7 +176,7 @@ def _inner_eqns(eqn) -> int:
     return n
 
 
-def _measure(latent: str, batch: int) -> dict:
+def _measure(latent: str, batch: int, repeats: int, compiles: int) -> dict:
     """Compile each library's step (best of fresh traces), then time them in interleaved rounds."""
     import jax
 
@@ -181,20 +184,20 @@ def _measure(latent: str, batch: int) -> dict:
     check = _check(latent, args) if batch == BATCHES[0] else None
     out = {lib: {"compile_s": np.inf} for lib in LIBS}
     compiled = {}
-    for _ in tqdm(range(COMPILES), desc=f"{latent}, B={batch}: compile", leave=False):
+    for _ in tqdm(range(compiles), desc=f"{latent}, B={batch}: compile", leave=False):
         for lib in LIBS:
             fresh = jax.jit(_step(BUILDERS[lib](latent)))  # new trace and compile
             t0 = time.perf_counter()
             compiled[lib] = fresh.lower(*args, jax.random.key(0)).compile()
             out[lib]["compile_s"] = min(out[lib]["compile_s"], time.perf_counter() - t0)
-    keys = [jax.random.key(s) for s in range(REPEATS + 1)]
+    keys = [jax.random.key(s) for s in range(repeats + 1)]
     calls = {
         lib: lambda s, c=compiled[lib]: jax.block_until_ready(c(*args, keys[s])) for lib in LIBS
     }
     for lib, call in calls.items():
-        call(REPEATS)  # warm-up
+        call(repeats)  # warm-up
         out[lib] |= _op_counts(_step(BUILDERS[lib](latent)), args, compiled[lib])
-    seconds = _interleaved(calls, REPEATS, f"{latent}, B={batch}: speed", BUDGET_S, MIN_CALLS)
+    seconds = _interleaved(calls, repeats, f"{latent}, B={batch}: speed", BUDGET_S, MIN_CALLS)
     for lib, s in seconds.items():
         out[lib] |= {"ms": 1e3 * s, "steps_per_s": 1.0 / s}
     ratio = seconds["distrax"] / seconds["ml_networks_jax"]
@@ -216,7 +219,7 @@ def _check_line(latent: str, c: dict) -> str:
     )
 
 
-def _report(res: dict) -> str:
+def report(res: dict) -> str:
     ours, peer = LIBS
     rows = []
     for key, r in res["results"].items():
@@ -262,13 +265,14 @@ def _report(res: dict) -> str:
     )
 
 
-def main() -> None:
+def main(quick: bool = False, command: str | None = None) -> None:
     import jax
 
+    repeats, compiles = (5, 1) if quick else (REPEATS, COMPILES)
     results, checks = {}, {}
     cases = [(latent, b) for latent in LATENTS for b in BATCHES]
-    for latent, batch in tqdm(cases, desc="cases"):
-        r = _measure(latent, batch)
+    for latent, batch in tqdm(cases, desc="head: cases"):
+        r = _measure(latent, batch, repeats, compiles)
         if r["check"] is not None:
             checks[latent] = r["check"]
         name = (
@@ -276,11 +280,11 @@ def main() -> None:
         )
         results[f"{name}, B={batch:,}"] = {"speed": r["speed"], "ratio": r["ratio"]}
     res = {
-        "command": "python -m benchmarks.head",
+        "command": command or "python -m benchmarks.head" + " --quick" * quick,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {jax.devices()[0].platform}",
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "repeats": REPEATS,
-        "compiles": COMPILES,
+        "repeats": repeats,
+        "compiles": compiles,
         "budget_s": BUDGET_S,
         "min_calls": MIN_CALLS,
         "weight": WEIGHT,
@@ -289,9 +293,13 @@ def main() -> None:
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "head.json").write_text(json.dumps(res, indent=1))
-    (RESULTS / "head.md").write_text(_report(res))
+    (RESULTS / "head.md").write_text(report(res))
     print((RESULTS / "head.md").read_text())
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="5 rounds, one compile")
+    parser.add_argument("--command", help=argparse.SUPPRESS)  # as recorded by benchmarks.run
+    args = parser.parse_args()
+    main(args.quick, args.command)

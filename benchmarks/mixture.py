@@ -4,18 +4,21 @@
 K = 8 diagonal-Gaussian components (``Independent(Normal(loc, scale), 1)``), N = 1024 draws,
 event sizes D = 1, 16, 128 (and ours with full-covariance components); the gradient of the sum of
 the draws in the logits, locs and scales (TFP differentiates its mixture draws in the component
-parameters and the logits). Jitted, float32,
-CPU unless JAX sees an accelerator; median of interleaved calls after a warm-up, compile time of
-one fresh trace. The other peers have no pathwise mixture gradient (numpyro and distrax give the
-logits a silent zero, torch has no mixture rsample), so they are not timed.
+parameters and the logits). Jitted, float32, CPU unless JAX sees an accelerator; median of
+interleaved calls after a warm-up (``--quick``: fewer rounds), compile time of one fresh trace.
+The other peers have no pathwise mixture gradient (numpyro and distrax give the logits a silent
+zero, torch has no mixture rsample), so they are not timed.
 
     python -m benchmarks.mixture            # writes results/mixture.{md,json}
+    python -m benchmarks.mixture --quick    # 5 rounds (at D = 128: 2)
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
+import os
 import platform
 import time
 
@@ -113,51 +116,76 @@ def _measure(d: int, rounds: dict[str, int]) -> dict:
     }  # fmt: skip
 
 
-def main() -> None:
-    import jax
-
-    results = {}
-    for d in tqdm(SIZES, desc="event sizes"):
-        rounds = {name: 20 for name in BUILDERS}
+def _rounds(quick: bool) -> dict[int, dict[str, int]]:
+    """Interleaved rounds per event size and library (TFP takes seconds per call at D = 128)."""
+    base, tfp128, full128 = (5, 2, 2) if quick else (20, 3, 5)
+    out = {}
+    for d in SIZES:
+        out[d] = {name: base for name in BUILDERS}
         if d >= 128:
-            rounds["tfp_jax"] = 3  # seconds per call
-            rounds["ml_networks_jax, full covariance"] = 5
-        results[d] = _measure(d, rounds)
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    device = f"{platform.machine()}, {jax.devices()[0].platform}"
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "mixture.json").write_text(
-        json.dumps({"date": stamp, "device": device, "K": K, "N": N, "results": results}, indent=1)
-    )
+            out[d] |= {"tfp_jax": tfp128, "ml_networks_jax, full covariance": full128}
+    return out
+
+
+def report(res: dict) -> str:
+    """``results/mixture.md`` from the JSON ``main`` writes (also from one that predates the
+    ``command``, ``machine`` and ``rounds`` fields)."""
     ours, full, tfp = BUILDERS
+    command = res.get("command", "python -m benchmarks.mixture")
+    machine = res.get("machine", res.get("device", "?"))
+    big = res.get("rounds", {}).get(str(SIZES[-1]), {"tfp_jax": 3, full: 5})
+    base = res.get("rounds", {}).get(str(SIZES[0]), {}).get(ours, 20)
     rows = [
         f"| {d} | {r[ours]['ms']:.2f} | {r[tfp]['ms']:.2f} | "
         f"**{r[tfp]['ms'] / r[ours]['ms']:.1f}** | "
         f"{r[ours]['compile_s']:.1f} / {r[tfp]['compile_s']:.1f} | "
         f"{r[ours]['finite']} / {r[tfp]['finite']} | {r[full]['ms']:.2f} |"
-        for d, r in results.items()
+        for d, r in res["results"].items()
     ]
-    (RESULTS / "mixture.md").write_text(
-        "\n".join(
-            [
-                f"# Mixture draw + gradient ({device}, {stamp})",
-                "",
-                "`python -m benchmarks.mixture`: K = 8 diagonal-Gaussian components, N = 1024 "
-                "draws, gradient of their sum in the logits, locs and scales; jitted, float32, "
-                "median of interleaved calls (at event size 128: TFP 3, full covariance 5). TFP: "
-                "`MixtureSameFamily(reparameterize=True)`. Last column: ours with "
-                "full-covariance `MultivariateNormal` components (no peer has their gradient).",
-                "",
-                "| event size | ml_networks_jax (ms) | TFP (ms) | × TFP | compile (s), ours / TFP "
-                "| gradients finite, ours / TFP | full covariance (ms) |",
-                "|---|---|---|---|---|---|---|",
-                *rows,
-                "",
-            ]
-        )
+    return "\n".join(
+        [
+            f"# Mixture draw + gradient ({machine}, {res['date']})",
+            "",
+            f"`{command}`: K = {res['K']} diagonal-Gaussian components, N = {res['N']} "
+            "draws, gradient of their sum in the logits, locs and scales; jitted, float32, "
+            f"median of {base} interleaved calls (at event size {SIZES[-1]}: TFP "
+            f"{big['tfp_jax']}, full covariance {big[full]}). TFP: "
+            "`MixtureSameFamily(reparameterize=True)`. × TFP: TFP's time over ours (> 1: "
+            "ml_networks_jax is faster). Last column: ours with full-covariance "
+            "`MultivariateNormal` components (no peer has their gradient).",
+            "",
+            "| event size | ml_networks_jax (ms) | TFP (ms) | × TFP | compile (s), ours / TFP "
+            "| gradients finite, ours / TFP | full covariance (ms) |",
+            "|---|---|---|---|---|---|---|",
+            *rows,
+            "",
+        ]
     )
+
+
+def main(quick: bool = False, command: str | None = None) -> None:
+    import jax
+
+    rounds = _rounds(quick)
+    results = {d: _measure(d, rounds[d]) for d in tqdm(SIZES, desc="mixture: event sizes")}
+    res = {
+        "command": command or "python -m benchmarks.mixture" + " --quick" * quick,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {jax.devices()[0].platform}",
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "K": K,
+        "N": N,
+        "rounds": rounds,
+        "results": results,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "mixture.json").write_text(json.dumps(res, indent=1))
+    (RESULTS / "mixture.md").write_text(report(json.loads(json.dumps(res))))
     print((RESULTS / "mixture.md").read_text())
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer interleaved rounds")
+    parser.add_argument("--command", help=argparse.SUPPRESS)  # as recorded by benchmarks.run
+    args = parser.parse_args()
+    main(args.quick, args.command)

@@ -76,8 +76,17 @@ def _tn_jax_random(R):
 
 # SAMPLERS[family][lib]; a library missing from a family's table lacks the family ("—").
 # ml_networks_jax: mnj.rsample (explicit where a family has a location-scale form, implicit
-# otherwise); Gamma keeps rsample_implicit, as measured before this table existed.
+# otherwise: the Normal's is loc + scale·ε); Gamma keeps rsample_implicit, as measured before this
+# table existed.
 SAMPLERS: dict[str, dict[str, Sampler]] = {
+    "normal": {  # params (scale, loc): the gradient is taken in the scale
+        "ml_networks_jax": Sampler(lambda M: lambda k, s, m: M.rsample(k, M.Normal(m, s))),
+        "tfp_jax": Sampler(lambda D: lambda k, s, m: D.Normal(m, s).sample(seed=k)),
+        "numpyro": Sampler(lambda D: lambda k, s, m: D.Normal(m, s).rsample(k)),
+        "distrax": Sampler(lambda D: lambda k, s, m: D.Normal(m, s).sample(seed=k)),
+        "jax.random": Sampler(lambda R: lambda k, s, m: m + s * R.normal(k, s.shape, s.dtype)),
+        "torch": Sampler(lambda D: lambda s, m: D.Normal(m, s).rsample()),
+    },
     "gamma": {
         "ml_networks_jax": Sampler(lambda M: lambda k, a: M.rsample_implicit(k, M.Gamma(a, 1.0))),
         "tfp_jax": Sampler(lambda D: lambda k, a: D.Gamma(a, 1.0).sample(seed=k)),
@@ -147,6 +156,7 @@ SAMPLERS: dict[str, dict[str, Sampler]] = {
 }
 
 MNJ_CLASS = {
+    "normal": "Normal",
     "gamma": "Gamma",
     "beta": "Beta",
     "dirichlet": "Dirichlet",

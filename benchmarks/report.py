@@ -1,6 +1,8 @@
 """Reports: ``results/<family>.{md,json}``, ``results/<case>.png`` (throughput and gradient
-accuracy, for the cases with an mpmath reference), and, from every family JSON present,
-``results/summary.md`` and ``results/throughput.png`` (M samples/s against N)."""
+accuracy, for the cases with an mpmath reference), and, from every family JSON present and
+``results/mixture.json`` / ``results/head.json`` when present, ``results/summary.md``,
+``results/throughput.png`` (M samples/s against N) and the "Latest figures" table of
+``benchmarks/README.md`` (between its ``latest-figures`` markers)."""
 
 from __future__ import annotations
 
@@ -206,22 +208,64 @@ def _load_all() -> dict:
     return out
 
 
+def _load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _run_of(res: dict, default_command: str) -> tuple[str, str, str]:
+    """(command, date, machine) of the run a report comes from (older JSON lacks some fields)."""
+    machine = res.get("machine", res.get("device", "?"))
+    return res.get("command", default_command), res["date"], machine
+
+
+def _run_cell(run: tuple[str, str, str]) -> str:
+    return f"`{run[0]}` {run[1][:10]}"
+
+
+def _extra_rows(mixture: dict | None, head: dict | None) -> list[tuple]:
+    """(label, link, ours ms, peer, peer ms, peer time / ours, run) for the mixture and the head
+    step; the ratio is > 1 where ml_networks_jax is faster."""
+    rows = []
+    if mixture:
+        run = _run_of(mixture, "python -m benchmarks.mixture")
+        for d, r in mixture["results"].items():
+            ours, tfp = r["ml_networks_jax"]["ms"], r["tfp_jax"]["ms"]
+            k, n = mixture["K"], mixture["N"]
+            label = f"Mixture of {k} diagonal Gaussians, event size {d}, N = {n:,}"
+            rows.append((label, "mixture.md", ours, "tfp_jax", tfp, tfp / ours, run))
+    if head:
+        run = _run_of(head, "python -m benchmarks.head")
+        for key, r in head["results"].items():
+            ours, peer = r["speed"]["ml_networks_jax"]["ms"], r["speed"]["distrax"]["ms"]
+            label = f"Head + KL step, {key}"
+            rows.append((label, "head.md", ours, "distrax", peer, r["ratio"], run))
+    return rows
+
+
 def write_summary() -> None:
-    """``summary.md`` and ``throughput.png`` from every family report present."""
+    """``summary.md`` and ``throughput.png`` from every family report present, plus the mixture
+    and head-step reports when present; and the "Latest figures" block of the README."""
     all_res = _load_all()
+    mixture, head = _load("mixture"), _load("head")
     lines = [
-        "# Summary: reparameterized draw + gradient, M samples/s",
+        "# Summary: ml_networks_jax against its peers",
         "",
-        "One row per benchmarked case, each from its family's report (linked), where the "
-        "method is described; ratios are taken within one run. `—`: the library lacks the "
-        "family (or ml_networks_jax the class, in that run); `none`: it draws but gives no "
-        "gradient.",
+        "One row per benchmarked case, each from its report (linked), where the method is "
+        "described; ratios are taken within one run, > 1 where ml_networks_jax is faster. Runs "
+        "(command, date, machine) are listed at the end.",
+        "",
+        "## Reparameterized draw + gradient, M samples/s",
+        "",
+        "`—`: the library lacks the family (or ml_networks_jax the class, in that run); `none`: "
+        "it draws but gives no gradient.",
         "",
         "| case | ml_networks_jax | × TFP | × torch | "
         + " | ".join(p.replace("_jax", "") for p in PEERS)
         + " | N | run |",
         "|---|" + "---|" * (len(PEERS) + 5),
     ]
+    runs: dict[tuple[str, str, str], list[str]] = {}  # run -> what it measured
     for case in CASES:
         res = all_res.get(case.family)
         if not res or case.key not in res["cases"]:
@@ -230,12 +274,96 @@ def write_summary() -> None:
         row = [f"[{case.title}]({case.family}.md)", _rate_cell(n, speed.get("ml_networks_jax"))]
         row += [_fmt(_ratio(n, speed, "ml_networks_jax", p), ".2f") for p in ("tfp_jax", "torch")]
         row += [_rate_cell(n, speed.get(p)) for p in PEERS]
-        row += [f"{n:,}", f"`{res['command']}` {res['date'][:10]}"]
+        run = _run_of(res, "?")
+        row += [f"{n:,}", _run_cell(run)]
         lines.append("| " + " | ".join(row) + " |")
+        names = runs.setdefault(run, [])
+        if FAMILY_TITLES[case.family] not in names:
+            names.append(FAMILY_TITLES[case.family])
+    extra = _extra_rows(mixture, head)
+    for title, link, peer, what in (
+        (
+            "Mixture draw + gradient, ms per call",
+            "mixture.md",
+            "TFP",
+            f"N = {(mixture or {}).get('N')} draws, gradient of their sum in the logits, locs "
+            "and scales; TFP: `MixtureSameFamily(reparameterize=True)`, the only peer with a "
+            "pathwise mixture gradient",
+        ),
+        (
+            "Head + balanced-KL step, ms per step",
+            "head.md",
+            "distrax",
+            "`jax.value_and_grad` of the world-model head and balanced KL; the same step "
+            "written with distrax",
+        ),
+    ):
+        rows = [r for r in extra if r[1] == link]
+        if not rows:
+            continue
+        lines += [
+            "",
+            f"## {title}",
+            "",
+            f"{what} ([report]({link})). × {peer}: {peer}'s time over ours.",
+            "",
+            f"| case | ml_networks_jax (ms) | {peer} (ms) | × {peer} | run |",
+            "|---|---|---|---|---|",
+        ]
+        for label, _, ours, _, other, ratio, run in rows:
+            lines.append(f"| {label} | {ours:.2f} | {other:.2f} | {ratio:.2f} | {_run_cell(run)} |")
+            runs.setdefault(run, [])
+        runs[rows[0][-1]].append("mixtures" if link == "mixture.md" else "head step")
+    lines += ["", "## Runs", ""]
+    lines += [f"- `{c}`, {d}, {m}: {', '.join(what)}." for (c, d, m), what in runs.items()]
     lines += ["", "![throughput against batch size](throughput.png)", ""]
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "summary.md").write_text("\n".join(lines))
     _plot_throughput(all_res)
+    _write_readme_block(all_res, extra, runs)
+
+
+README = Path(__file__).parent / "README.md"
+BLOCK = ("<!-- latest-figures:start -->", "<!-- latest-figures:end -->")
+
+
+def _write_readme_block(all_res: dict, extra: list[tuple], runs: dict) -> None:
+    """Rewrite the README's headline-ratio table (between the ``BLOCK`` markers) from the same
+    results as ``summary.md``; the README is left alone where it has no markers."""
+    if not README.exists():
+        return
+    text = README.read_text()
+    if BLOCK[0] not in text or BLOCK[1] not in text:
+        return
+    ref = {run: i + 1 for i, run in enumerate(runs)}
+    names = {"tfp_jax": "TFP"}
+    head = ["case", *(f"× {names.get(p, p)}" for p in PEERS), "run"]
+    lines = [
+        "ml_networks_jax's speed over each peer's, sample + gradient (mixtures, head step: the "
+        "peer's time per call over ours), both measured in the same run on the same inputs; "
+        "> 1: ml_networks_jax is faster; `—`: the peer lacks the case or gives no gradient.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|---|" + "---|" * (len(head) - 1),
+    ]
+    for case in CASES:
+        res = all_res.get(case.family)
+        if not res or case.key not in res["cases"]:
+            continue
+        n, speed = res["n"], res["cases"][case.key]["speed"]
+        row = [f"{case.title}, N = {n:,}"]
+        row += [_fmt(_ratio(n, speed, "ml_networks_jax", p), ".2f") for p in PEERS]
+        lines.append("| " + " | ".join(row + [f"[{ref[_run_of(res, '?')]}]"]) + " |")
+    for label, _, _, peer, _, ratio, run in extra:
+        row = [label] + [f"{ratio:.2f}" if p == peer else "—" for p in PEERS] + [f"[{ref[run]}]"]
+        lines.append("| " + " | ".join(row) + " |")
+    lines += [""] + [
+        f"- [{ref[run]}] `{run[0]}`, {run[1]}, {run[2]}: {', '.join(what)}."
+        for run, what in runs.items()
+    ]
+    before, rest = text.split(BLOCK[0], 1)
+    after = rest.split(BLOCK[1], 1)[1]
+    README.write_text(before + BLOCK[0] + "\n" + "\n".join(lines) + "\n" + BLOCK[1] + after)
 
 
 def _plot_throughput(all_res: dict) -> None:

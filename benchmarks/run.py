@@ -1,5 +1,7 @@
 """Reparameterized draw + gradient, side by side: ml_networks_jax, TFP (JAX), numpyro, distrax,
-jax.random, torch, for every family in ``benchmarks/families.py``.
+jax.random, torch, for every family in ``benchmarks/families.py``; then (unless ``--family`` is
+given) the mixture runner (``benchmarks/mixture.py``, against TFP) and the head + KL step
+(``benchmarks/head.py``, against distrax), each in a fresh interpreter.
 
 Measured in one run, on the same inputs (CPU unless JAX/torch see an accelerator), per case:
 
@@ -11,12 +13,14 @@ Measured in one run, on the same inputs (CPU unless JAX/torch see an accelerator
   each library's own dz/dθ at its own draws, float32 and float64, in fresh interpreters;
 * (Gamma) the import time ``import ml_networks_jax`` adds to ``import jax``.
 
-Writes ``results/<family>.{md,json}``, ``results/<case>.png``, ``results/summary.md`` and
-``results/throughput.png``.
+Writes ``results/<family>.{md,json}``, ``results/<case>.png``, ``results/mixture.{md,json}``,
+``results/head.{md,json}``, ``results/summary.md``, ``results/throughput.png`` and the "Latest
+figures" table of ``benchmarks/README.md``.
 
     python -m benchmarks.run                      # everything (make bench)
-    python -m benchmarks.run --quick              # smaller N, no batch sweep (make bench-quick)
-    python -m benchmarks.run --family beta        # one family (repeatable), quick or not
+    python -m benchmarks.run --quick              # smaller N, no batch sweep, fewer rounds
+    python -m benchmarks.run --family beta        # one family only (repeatable), quick or not
+    python -m benchmarks.run --report-only        # rewrite the reports from the JSON
 """
 
 from __future__ import annotations
@@ -72,6 +76,25 @@ def _device() -> str:
     return str(jax.devices()[0].platform)
 
 
+def _extras(quick: bool, command: str) -> None:
+    """The mixture and head runners, one fresh interpreter each (a failure is reported and the
+    run goes on); they write their own reports."""
+    for module in ("benchmarks.mixture", "benchmarks.head"):
+        cmd = [sys.executable, "-m", module, "--command", command] + ["--quick"] * quick
+        if subprocess.run(cmd).returncode:
+            print(f"{module} failed; results/ keeps its last report", file=sys.stderr)
+
+
+def _rewrite_extras() -> None:
+    """results/mixture.md and results/head.md from their JSON, where present."""
+    from benchmarks import head, mixture
+
+    for name, report in (("mixture", mixture.report), ("head", head.report)):
+        path = RESULTS / f"{name}.json"
+        if path.exists():
+            (RESULTS / f"{name}.md").write_text(report(json.loads(path.read_text())))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller N, fewer draws and repeats")
@@ -79,7 +102,7 @@ def main() -> None:
         "--family",
         action="append",
         choices=list(FAMILIES),
-        help="run only this family (repeatable); default: all",
+        help="run only this family (repeatable; no mixture or head step); default: all",
     )
     parser.add_argument(
         "--report-only",
@@ -99,6 +122,7 @@ def main() -> None:
             res = json.loads(path.read_text()) if path.exists() else {}
             if "cases" in res:  # not one from before the family table
                 write_family(family, res)
+        _rewrite_extras()
         write_summary()
         return
 
@@ -138,9 +162,11 @@ def main() -> None:
         if family == "gamma":
             res["import"] = _import_seconds(3 if args.quick else 10)
         write_family(family, res)
-    write_summary()
     for family in families:
         print((RESULTS / f"{family}.md").read_text())
+    if not args.family:
+        _extras(args.quick, command)
+    write_summary()
     print((RESULTS / "summary.md").read_text())
 
 
