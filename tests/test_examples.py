@@ -1,11 +1,14 @@
-"""The demo (``make demo``) recovers its parameters; run here with fewer steps."""
+"""The examples: the Gamma/LogNormal fit recovers its parameters, and the VAE of ``make demo``
+trains, evaluates and writes its report; each run here with fewer steps."""
 
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import jax
+import numpy as np
 import pytest
 from cases import X64
 
@@ -41,3 +44,83 @@ def test_training_step_is_compiled_once():
         for i in range(3):
             raw, state, _ = step(raw, state, jax.random.key(i))
     assert step._cache_size() == 1  # no retrace when the parameters come back from the optimizer
+
+
+# ---- the VAE of `make demo` (examples/vae.py) on the MNIST digits of examples/data ----------
+
+VAE_PATH = EXAMPLE.with_name("vae.py")
+
+
+def _load_vae():
+    sys.path.insert(0, str(VAE_PATH.parent))  # vae.py imports its neighbour mnist.py
+    try:
+        spec = importlib.util.spec_from_file_location("vae", VAE_PATH)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["vae"] = module  # dataclasses look their module up
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(VAE_PATH.parent))
+    return module
+
+
+@pytest.mark.skipif(X64, reason="the demo runs in float32")
+def test_mnist_digits_load_offline():
+    vae = _load_vae()
+    images, labels = vae.mnist.load()
+    assert images.shape == (5000, 784) and images.dtype == np.float32
+    assert 0 <= images.min() and images.max() == 1
+    assert np.bincount(labels).tolist() == [500] * 10
+    (train_x, train_y), (test_x, test_y) = vae.mnist.split()
+    assert (
+        np.bincount(train_y).tolist() == [400] * 10 and np.bincount(test_y).tolist() == [100] * 10
+    )
+    assert set(np.unique(train_x)) == {0.0, 1.0}
+    # a partition of the 5,000 images, the same on every call
+    together = np.concatenate([train_x, test_x]).astype(bool)
+    assert np.array_equal(np.unique(together, axis=0), np.unique(images > 0.5, axis=0))
+    assert np.array_equal(vae.mnist.split()[1][0], test_x)
+
+
+@pytest.mark.skipif(X64, reason="the demo runs in float32")
+def test_vae_trains_and_the_iwae_bound_is_tighter():
+    vae = _load_vae()
+    (train_x, _), (test_x, _) = vae.mnist.split()
+    model = vae.VAE("gamma", dim=4, hidden=64)
+    with jax.numpy_dtype_promotion("standard"):  # optax mixes int step counts and floats
+        params, record = vae.train(model, train_x[:1000], epochs=4, progress=False)
+    losses = record["loss"]
+    assert losses[-1] < losses[0] - 50, losses  # 543 nats at the start, a uniform decoder
+    scores = vae.evaluate(model, params, test_x[:200], k=16)
+    assert np.isfinite(scores["neg_elbo"]) and scores["neg_iwae"] < scores["neg_elbo"], scores
+
+
+@pytest.mark.skipif(X64, reason="the demo runs in float32")
+def test_vae_normal_explicit_and_implicit_gradients_agree():
+    vae = _load_vae()
+    x = jax.numpy.asarray(vae.mnist.split()[0][0][:50])
+    explicit, implicit = vae.VAE("normal", dim=3, hidden=32), vae.VAE("normal", 3, 32, True)
+    params = explicit.init(jax.random.key(0))
+    grads = [jax.grad(m.loss)(params, x, jax.random.key(1)) for m in (explicit, implicit)]
+    for a, b in zip(*map(jax.tree.leaves, grads), strict=True):
+        # (z - μ)/σ against ε: the same number up to float32 rounding
+        np.testing.assert_allclose(b, a, rtol=0, atol=1e-6 * float(np.abs(a).max()))
+
+
+def test_vae_rejects_unknown_latents():
+    vae = _load_vae()
+    with pytest.raises(ValueError, match="unknown latent"):
+        vae.VAE("laplace")
+    with pytest.raises(ValueError, match="implicit=True"):
+        vae.VAE("gamma", implicit=True)
+
+
+@pytest.mark.skipif(X64, reason="the demo runs in float32")
+def test_demo_command_writes_its_table_and_figure(tmp_path, capsys):
+    vae = _load_vae()
+    args = ["--latent", "normal", "von_mises", "--dim", "2", "--epochs", "1", "--k", "2"]
+    with jax.numpy_dtype_promotion("standard"):
+        vae.main([*args, "--out", str(tmp_path)])
+    table = (tmp_path / "vae_mnist.md").read_text()
+    assert "normal (explicit)" in table and "von_mises" in table, table
+    assert (tmp_path / "vae_mnist.png").stat().st_size > 10_000
+    assert table.strip() in capsys.readouterr().out
