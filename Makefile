@@ -6,7 +6,7 @@ BENCH_VENV := .venv-bench
 BENCH_PY := $(BENCH_VENV)/bin/python
 PYTEST := $(PY) -m pytest -n 2 --dist worksteal -q
 
-.PHONY: demo test test-fast test-full bench bench-quick lint clean
+.PHONY: demo test test-full bench bench-quick notebooks lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,9 +21,14 @@ $(BENCH_VENV)/.installed: pyproject.toml benchmarks/requirements.txt
 	-$(BENCH_PY) -m pip install --quiet "torch==2.13.0"
 	touch $@
 
-## demo: fit a Gamma and a LogNormal to data by gradients through their samples
+## demo: a VAE on 5,000 MNIST digits, Normal against Gamma and Dirichlet latents (examples/vae.py)
 demo: $(VENV)/.installed
-	$(PY) examples/fit_gamma.py
+	$(PY) examples/vae.py
+
+## notebooks: execute notebooks/*.ipynb in full with Jupyter and store their outputs
+notebooks: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[dev,examples,notebooks]"
+	$(PY) notebooks/execute.py
 
 # XLA compilation dominates the suite's time on 2 cores; `make test` compiles with the LLVM backend
 # at -O0 (the same XLA programs, unoptimized machine code: a third less time) and with XLA:CPU's
@@ -41,11 +46,12 @@ test-full: $(VENV)/.installed
 	MNJ_FULL=1 $(PYTEST)
 	MNJ_FULL=1 JAX_ENABLE_X64=1 $(PYTEST)
 
-## bench: side-by-side benchmarks against the peers, written to benchmarks/results/
+## bench: families, mixtures and the head step against the peers, written to benchmarks/results/
+## (and the "Latest figures" table of benchmarks/README.md)
 bench: $(BENCH_VENV)/.installed
 	$(BENCH_PY) -m benchmarks.run
 
-bench-quick: $(BENCH_VENV)/.installed  ## N = 32,768, float32 only, no batch sweep
+bench-quick: $(BENCH_VENV)/.installed  ## the same with N = 32,768, float32 only, no batch sweep, fewer rounds
 	$(BENCH_PY) -m benchmarks.run --quick
 
 lint: $(VENV)/.installed
