@@ -38,8 +38,8 @@ def _pairs():
             mnj.VonMises(f(0.0, 1.0), f(1.0, 5.0)),
         ),
         "VonMises-Uniform": (
-            mnj.VonMises(f(0.5, -1.0), f(2.0, 1e-3)),
-            mnj.Uniform(f(-np.pi), f(np.pi)),
+            mnj.VonMises(f(0.5, -1.0, 3.0), f(2.0, 1e-3, 0.05)),
+            mnj.Uniform(f(-np.pi, -np.pi, -4.0), f(np.pi, np.pi, 4.0)),
         ),
         "Beta": (mnj.Beta(f(0.5, 2.0), f(3.0, 1.5)), mnj.Beta(f(1.0, 4.0), f(1.0, 0.7))),
         "Dirichlet": (mnj.Dirichlet(f(0.5, 2.0, 3.0)), mnj.Dirichlet(f(1.0, 1.0, 4.0))),
@@ -66,6 +66,23 @@ def test_kl_is_differentiable_and_jittable():
 def test_uniform_kl_outside_support_is_infinite():
     assert mnj.kl_divergence(mnj.Uniform(-2.0, 1.0), mnj.Uniform(0.0, 1.0)) == jnp.inf
     assert mnj.kl_divergence(mnj.VonMises(0.0, 5.0), mnj.Uniform(-3.0, 3.0)) == jnp.inf
+    assert mnj.kl_divergence(mnj.VonMises(0.0, 5.0), mnj.Uniform(0.0, 2 * np.pi)) == jnp.inf
+
+
+@pytest.mark.parametrize("kappa", [1e-3, 0.05, 0.099, 0.101, 0.5, 5.0, 500.0])
+def test_von_mises_uniform_kl_is_accurate_at_every_concentration(kappa):
+    """``κ A(κ) - log I0(κ)`` against mpmath: no cancellation at small κ (≈ κ²/4)."""
+    import mpmath
+
+    mpmath.mp.dps = 40
+    k = mpmath.mpf(kappa)
+    exact = float(
+        k * mpmath.besseli(1, k) / mpmath.besseli(0, k) - mpmath.log(mpmath.besseli(0, k))
+    )
+    d = mnj.VonMises(jnp.asarray(0.0, DTYPE), jnp.asarray(kappa, DTYPE))
+    kl = mnj.kl_divergence(d, mnj.Uniform(jnp.asarray(-np.pi, DTYPE), jnp.asarray(np.pi, DTYPE)))
+    # the concentration itself rounds to the dtype: relative error 2 eps(κ) on κ²
+    np.testing.assert_allclose(kl, exact, rtol=1e-5 if DTYPE == jnp.float32 else 1e-12)
 
 
 def test_missing_pair_raises():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import jax.numpy as jnp
@@ -27,7 +26,7 @@ from ml_networks_jax.distributions.truncated_normal import (
     kl_truncated_normal_uniform,
 )
 from ml_networks_jax.distributions.uniform import Uniform
-from ml_networks_jax.distributions.von_mises import VonMises, kl_von_mises
+from ml_networks_jax.distributions.von_mises import VonMises, kl_von_mises, kl_von_mises_uniform
 
 _REGISTRY: dict[tuple[type, type], Callable[[Distribution, Distribution], Array]] = {}
 
@@ -164,14 +163,8 @@ def _kl_unit_interval_uniform(p: Beta | Kumaraswamy, q: Uniform) -> Array:
     return _kl_to_uniform(p, q, 0.0, 1.0)
 
 
-@register_kl(VonMises, Uniform)
-def _kl_von_mises_uniform(p: VonMises, q: Uniform) -> Array:
-    """Against the uniform angle ``U[-π, π]``: ``log 2π - H(p)`` (``+inf`` for a narrower
-    uniform)."""
-    return _kl_to_uniform(p, q, -math.pi, math.pi)
-
-
 register_kl(VonMises, VonMises)(kl_von_mises)
+register_kl(VonMises, Uniform)(kl_von_mises_uniform)
 register_kl(TruncatedNormal, Uniform)(kl_truncated_normal_uniform)
 register_kl(OneHotCategorical, OneHotCategorical)(kl_categorical)
 register_kl(Bernoulli, Bernoulli)(kl_bernoulli)

@@ -286,3 +286,32 @@ def kl_von_mises(p: VonMises, q: VonMises) -> Array:
         + (kq - kp) * one_minus_a
         + 2.0 * kq * (1.0 - one_minus_a) * half * half
     )
+
+
+def kl_von_mises_uniform(p: VonMises, q) -> Array:
+    """``KL(VonMises(μ, κ) ‖ Uniform(l, h))``: ``log((h - l)/2π) + κ A(κ) - log I0(κ)`` when
+    ``[l, h]`` holds the angles ``[-π, π]`` of the von Mises, ``+inf`` otherwise (angles kept in
+    ``[0, 2π)`` need ``Uniform(-π, π)``, or a shift).
+
+    ``κ A(κ) - log I0(κ) = log 2π - H(p)`` is evaluated as ``-log I0e(κ) - κ (1 - A(κ))``, and
+    below ``κ = 0.1`` (float64: 0.01), where those two terms cancel, by its series in
+    ``x = κ²/4``: ``x - 3x²/4 + 5x³/9``.
+
+    Example:
+        >>> import math
+        >>> from ml_networks_jax.distributions.uniform import Uniform
+        >>> from ml_networks_jax.distributions.von_mises import VonMises, kl_von_mises_uniform
+        >>> kl = kl_von_mises_uniform(VonMises(0.0, 1e-3), Uniform(-math.pi, math.pi))
+        >>> round(float(kl) / 2.5e-7, 5)  # ≈ κ²/4
+        1.0
+    """
+    kappa = p.concentration
+    x = kappa * kappa / 4.0
+    small = 0.1 if jnp.finfo(kappa.dtype).bits <= 32 else 0.01
+    kl = jnp.where(
+        kappa < small,
+        x * (1.0 - x * (0.75 - x * (5.0 / 9.0))),
+        -log_i0e(kappa) - kappa * one_minus_bessel_ratio(kappa),
+    )
+    inside = (q.low <= -math.pi) & (math.pi <= q.high)
+    return jnp.where(inside, kl + jnp.log((q.high - q.low) / (2.0 * math.pi)), jnp.inf)
