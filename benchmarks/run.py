@@ -141,7 +141,7 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {_device()}",
         "threads": os.cpu_count(),
         "compiles": compiles,
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
     _warm_up_jax()
     cases = [case for f in families for case in FAMILIES[f]]

@@ -1,6 +1,7 @@
 """Execute notebooks in place with Jupyter, storing their outputs: ``make notebooks``, or
 ``python notebooks/execute.py notebooks/02_gradient_estimators.ipynb``."""
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -8,6 +9,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+os.environ.pop("MNJ_NOTEBOOK_QUICK", None)  # the stored outputs are those of a full run
 paths = [Path(p) for p in sys.argv[1:]] or sorted(Path(__file__).parent.glob("*.ipynb"))
 for path in paths:
     start = time.perf_counter()
