@@ -30,16 +30,12 @@ rounds, one trace).
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
-import os
-import platform
 import time
 
 import numpy as np
 from tqdm import tqdm
 
-from benchmarks.report import RESULTS
+from benchmarks.report import run_info, save_report
 from benchmarks.timing import BUDGET_S, MIN_CALLS, _interleaved
 
 WEIGHT = 0.8
@@ -266,7 +262,6 @@ def report(res: dict) -> str:
 
 
 def main(quick: bool = False, command: str | None = None) -> None:
-    import jax
 
     repeats, compiles = (5, 1) if quick else (REPEATS, COMPILES)
     results, checks = {}, {}
@@ -280,9 +275,7 @@ def main(quick: bool = False, command: str | None = None) -> None:
         )
         results[f"{name}, B={batch:,}"] = {"speed": r["speed"], "ratio": r["ratio"]}
     res = {
-        "command": command or "python -m benchmarks.head" + " --quick" * quick,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {jax.devices()[0].platform}",
-        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        **run_info(command or "python -m benchmarks.head" + " --quick" * quick),
         "repeats": repeats,
         "compiles": compiles,
         "budget_s": BUDGET_S,
@@ -291,10 +284,7 @@ def main(quick: bool = False, command: str | None = None) -> None:
         "results": results,
         "checks": checks,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "head.json").write_text(json.dumps(res, indent=1))
-    (RESULTS / "head.md").write_text(report(res))
-    print((RESULTS / "head.md").read_text())
+    save_report("head", res, report)
 
 
 if __name__ == "__main__":

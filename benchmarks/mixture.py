@@ -16,16 +16,12 @@ zero, torch has no mixture rsample), so they are not timed.
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
-import os
-import platform
 import time
 
 import numpy as np
 from tqdm import tqdm
 
-from benchmarks.report import RESULTS
+from benchmarks.report import run_info, save_report
 
 K, N, SIZES = 8, 1024, (1, 16, 128)
 
@@ -164,23 +160,17 @@ def report(res: dict) -> str:
 
 
 def main(quick: bool = False, command: str | None = None) -> None:
-    import jax
 
     rounds = _rounds(quick)
     results = {d: _measure(d, rounds[d]) for d in tqdm(SIZES, desc="mixture: event sizes")}
     res = {
-        "command": command or "python -m benchmarks.mixture" + " --quick" * quick,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {jax.devices()[0].platform}",
-        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        **run_info(command or "python -m benchmarks.mixture" + " --quick" * quick),
         "K": K,
         "N": N,
         "rounds": rounds,
         "results": results,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "mixture.json").write_text(json.dumps(res, indent=1))
-    (RESULTS / "mixture.md").write_text(report(json.loads(json.dumps(res))))
-    print((RESULTS / "mixture.md").read_text())
+    save_report("mixture", res, report)
 
 
 if __name__ == "__main__":

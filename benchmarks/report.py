@@ -6,7 +6,10 @@ accuracy, for the cases with an mpmath reference), and, from every family JSON p
 
 from __future__ import annotations
 
+import datetime
 import json
+import os
+import platform
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +19,12 @@ from benchmarks.peers import LIBRARIES, SAMPLERS
 
 RESULTS = Path(__file__).parent / "results"
 PEERS = ("tfp_jax", "numpyro", "distrax", "jax.random", "torch")
+
+
+def _worst(errors: list) -> float | None:
+    """The largest error, ``None`` where no draw could be checked (all NaN)."""
+    errors = np.asarray(errors, dtype=float)
+    return None if np.isnan(errors).all() else float(np.nanmax(errors))
 
 
 def _fmt(v, spec: str) -> str:
@@ -75,7 +84,7 @@ def case_table(case, res: dict, n: int) -> list[str]:
             row += [_fmt(checks.get("nonfinite_grad"), ".1%")]
         if case.reference:
             a = acc.get(lib, {})
-            errs = [np.nanmax(a[d]["max_rel_err"]) if d in a else None for d in ("f32", "f64")]
+            errs = [_worst(a[d]["max_rel_err"]) if d in a else None for d in ("f32", "f64")]
             worst = max(a["f32"]["excluded"]) if "f32" in a else None
             path = getattr(SAMPLERS[case.family].get(lib), "path", "")
             mark = "†" if path else ""
@@ -94,6 +103,27 @@ def case_table(case, res: dict, n: int) -> list[str]:
             notes.setdefault(res["missing"][lib], []).append(lib)
         lines.append("| " + " | ".join(row) + " |")
     return lines + [""] + [f"- {', '.join(libs)}: {note}." for note, libs in notes.items()]
+
+
+def run_info(command: str) -> dict:
+    """What every report records about its run: the command, the machine and the date."""
+    import jax
+
+    return {
+        "command": command,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {jax.devices()[0].platform}",
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def save_report(name: str, res: dict, report) -> None:
+    """Write ``results/<name>.json`` and ``results/<name>.md`` (``report(res)``); print the
+    latter."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(res, indent=1))
+    text = report(json.loads(json.dumps(res)))  # as read back from the JSON
+    (RESULTS / f"{name}.md").write_text(text)
+    print(text)
 
 
 def write_family(family: str, res: dict) -> None:

@@ -26,10 +26,8 @@ figures" table of ``benchmarks/README.md``.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 
@@ -38,7 +36,7 @@ from tqdm import tqdm
 from benchmarks.accuracy import MEAN_DRAWS, accuracy_main, all_accuracy
 from benchmarks.families import FAMILIES
 from benchmarks.peers import LIBRARIES, available
-from benchmarks.report import RESULTS, write_family, write_summary
+from benchmarks.report import RESULTS, run_info, write_family, write_summary
 from benchmarks.timing import speed
 
 SWEEP = (4_096, 16_384, 65_536, 262_144)
@@ -68,12 +66,6 @@ def _warm_up_jax() -> None:
 
     grad = jax.jit(jax.grad(lambda a, key: jax.random.gamma(key, a).sum()))
     jax.block_until_ready(grad(jnp.ones(8), jax.random.key(0)))
-
-
-def _device() -> str:
-    import jax
-
-    return str(jax.devices()[0].platform)
 
 
 def _extras(quick: bool, command: str) -> None:
@@ -135,14 +127,7 @@ def main() -> None:
         command = f"python -m benchmarks.run {'--quick ' * args.quick}" + " ".join(
             f"--family {f}" for f in families
         )
-    meta = {
-        "n": n,
-        "command": command,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {_device()}",
-        "threads": os.cpu_count(),
-        "compiles": compiles,
-        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-    }
+    meta = {"n": n, **run_info(command), "threads": os.cpu_count(), "compiles": compiles}
     _warm_up_jax()
     cases = [case for f in families for case in FAMILIES[f]]
     results = {}
