@@ -32,8 +32,9 @@ notebooks: $(VENV)/.installed
 
 # XLA compilation dominates the suite's time on 2 cores; `make test` compiles with the LLVM backend
 # at -O0 (the same XLA programs, unoptimized machine code: a third less time) and with XLA:CPU's
-# older loop emitters for fusions (the Beta gradient program compiles in 2.4-2.9 s instead of
-# 3.8-6.2 s, three runs each). `make test-full` runs at the default settings, as users do.
+# older loop emitters for fusions (the Beta gradient program compiled in 2.1-3.8 s instead of
+# 3.8-6.2 s, alternated three times in fresh processes). `make test-full` runs at the default
+# settings, as users do.
 FAST_COMPILE := XLA_FLAGS="--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false $(XLA_FLAGS)"
 
 ## test: the suite in float32, then its precision-dependent checks in float64 (JAX_ENABLE_X64=1)
