@@ -124,13 +124,10 @@ def _rounds(quick: bool) -> dict[int, dict[str, int]]:
 
 
 def report(res: dict) -> str:
-    """``results/mixture.md`` from the JSON ``main`` writes (also from one that predates the
-    ``command``, ``machine`` and ``rounds`` fields)."""
+    """``results/mixture.md`` from the JSON ``main`` writes."""
     ours, full, tfp = BUILDERS
-    command = res.get("command", "python -m benchmarks.mixture")
-    machine = res.get("machine", res.get("device", "?"))
-    big = res.get("rounds", {}).get(str(SIZES[-1]), {"tfp_jax": 3, full: 5})
-    base = res.get("rounds", {}).get(str(SIZES[0]), {}).get(ours, 20)
+    command, machine = res["command"], res["machine"]
+    big, base = res["rounds"][str(SIZES[-1])], res["rounds"][str(SIZES[0])][ours]
     rows = [
         f"| {d} | {r[ours]['ms']:.2f} | {r[tfp]['ms']:.2f} | "
         f"**{r[tfp]['ms'] / r[ours]['ms']:.1f}** | "

@@ -243,10 +243,9 @@ def _load(name: str) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def _run_of(res: dict, default_command: str) -> tuple[str, str, str]:
-    """(command, date, machine) of the run a report comes from (older JSON lacks some fields)."""
-    machine = res.get("machine", res.get("device", "?"))
-    return res.get("command", default_command), res["date"], machine
+def _run_of(res: dict) -> tuple[str, str, str]:
+    """(command, date, machine) of the run a report comes from."""
+    return res["command"], res["date"], res["machine"]
 
 
 def _run_cell(run: tuple[str, str, str]) -> str:
@@ -258,14 +257,14 @@ def _extra_rows(mixture: dict | None, head: dict | None) -> list[tuple]:
     step; the ratio is > 1 where ml_networks_jax is faster."""
     rows = []
     if mixture:
-        run = _run_of(mixture, "python -m benchmarks.mixture")
+        run = _run_of(mixture)
         for d, r in mixture["results"].items():
             ours, tfp = r["ml_networks_jax"]["ms"], r["tfp_jax"]["ms"]
             k, n = mixture["K"], mixture["N"]
             label = f"Mixture of {k} diagonal Gaussians, event size {d}, N = {n:,}"
             rows.append((label, "mixture.md", ours, "tfp_jax", tfp, tfp / ours, run))
     if head:
-        run = _run_of(head, "python -m benchmarks.head")
+        run = _run_of(head)
         for key, r in head["results"].items():
             ours, peer = r["speed"]["ml_networks_jax"]["ms"], r["speed"]["distrax"]["ms"]
             label = f"Head + KL step, {key}"
@@ -304,7 +303,7 @@ def write_summary() -> None:
         row = [f"[{case.title}]({case.family}.md)", _rate_cell(n, speed.get("ml_networks_jax"))]
         row += [_fmt(_ratio(n, speed, "ml_networks_jax", p), ".2f") for p in ("tfp_jax", "torch")]
         row += [_rate_cell(n, speed.get(p)) for p in PEERS]
-        run = _run_of(res, "?")
+        run = _run_of(res)
         row += [f"{n:,}", _run_cell(run)]
         lines.append("| " + " | ".join(row) + " |")
         names = runs.setdefault(run, [])
@@ -383,7 +382,7 @@ def _write_readme_block(all_res: dict, extra: list[tuple], runs: dict) -> None:
         n, speed = res["n"], res["cases"][case.key]["speed"]
         row = [f"{case.title}, N = {n:,}"]
         row += [_fmt(_ratio(n, speed, "ml_networks_jax", p), ".2f") for p in PEERS]
-        lines.append("| " + " | ".join(row + [f"[{ref[_run_of(res, '?')]}]"]) + " |")
+        lines.append("| " + " | ".join(row + [f"[{ref[_run_of(res)]}]"]) + " |")
     for label, _, _, peer, _, ratio, run in extra:
         row = [label] + [f"{ratio:.2f}" if p == peer else "—" for p in PEERS] + [f"[{ref[run]}]"]
         lines.append("| " + " | ".join(row) + " |")

@@ -322,7 +322,7 @@ def figure(rows: list[dict], seed: int = 2):
 
 
 def _mosaic(images: np.ndarray, per_row: int) -> np.ndarray:
-    rows = np.asarray(images).reshape(-1, per_row, 28, 28)
+    rows = np.asarray(images).reshape(-1, per_row, mnist.SIDE, mnist.SIDE)
     return np.concatenate([np.concatenate(list(r), axis=1) for r in rows], axis=0)
 
 

@@ -67,6 +67,9 @@ def test_uniform_kl_outside_support_is_infinite():
     assert mnj.kl_divergence(mnj.Uniform(-2.0, 1.0), mnj.Uniform(0.0, 1.0)) == jnp.inf
     assert mnj.kl_divergence(mnj.VonMises(0.0, 5.0), mnj.Uniform(-3.0, 3.0)) == jnp.inf
     assert mnj.kl_divergence(mnj.VonMises(0.0, 5.0), mnj.Uniform(0.0, 2 * np.pi)) == jnp.inf
+    # an invalid concentration is NaN, not the small-κ series of a negative number
+    invalid = mnj.kl_divergence(mnj.VonMises(0.0, jnp.array([-0.05, 0.0])), mnj.Uniform(-4.0, 4.0))
+    assert jnp.isnan(invalid).all()
 
 
 @pytest.mark.parametrize("kappa", [1e-3, 0.05, 0.099, 0.101, 0.5, 5.0, 500.0])
@@ -76,9 +79,8 @@ def test_von_mises_uniform_kl_is_accurate_at_every_concentration(kappa):
 
     mpmath.mp.dps = 40
     k = mpmath.mpf(kappa)
-    exact = float(
-        k * mpmath.besseli(1, k) / mpmath.besseli(0, k) - mpmath.log(mpmath.besseli(0, k))
-    )
+    i0 = mpmath.besseli(0, k)
+    exact = float(k * mpmath.besseli(1, k) / i0 - mpmath.log(i0))
     d = mnj.VonMises(jnp.asarray(0.0, DTYPE), jnp.asarray(kappa, DTYPE))
     kl = mnj.kl_divergence(d, mnj.Uniform(jnp.asarray(-np.pi, DTYPE), jnp.asarray(np.pi, DTYPE)))
     # the concentration itself rounds to the dtype: relative error 2 eps(κ) on κ²

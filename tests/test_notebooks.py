@@ -1,5 +1,6 @@
-"""The notebooks run, so they never rot: each one's code cells, in order, in a fresh process, in
-its reduced mode (``MNJ_NOTEBOOK_QUICK=1``: fewer epochs, samples and parameter values).
+"""The notebooks' code keeps running as the library changes: each one's code cells, in order,
+in a fresh process, in its reduced mode (``MNJ_NOTEBOOK_QUICK=1``: fewer epochs, samples and
+parameter values).
 
 ``make notebooks`` executes them in full with Jupyter and stores the outputs.
 """

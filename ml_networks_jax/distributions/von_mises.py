@@ -291,7 +291,7 @@ def kl_von_mises(p: VonMises, q: VonMises) -> Array:
 def kl_von_mises_uniform(p: VonMises, q) -> Array:
     """``KL(VonMises(μ, κ) ‖ Uniform(l, h))``: ``log((h - l)/2π) + κ A(κ) - log I0(κ)`` when
     ``[l, h]`` holds the angles ``[-π, π]`` of the von Mises, ``+inf`` otherwise (angles kept in
-    ``[0, 2π)`` need ``Uniform(-π, π)``, or a shift).
+    ``[0, 2π)`` need ``Uniform(-π, π)``, or a shift); NaN for ``κ <= 0``.
 
     ``κ A(κ) - log I0(κ) = log 2π - H(p)`` is evaluated as ``-log I0e(κ) - κ (1 - A(κ))``, and
     below ``κ = 0.1`` (float64: 0.01), where those two terms cancel, by its series in
@@ -313,5 +313,6 @@ def kl_von_mises_uniform(p: VonMises, q) -> Array:
         x * (1.0 - x * (0.75 - x * (5.0 / 9.0))),
         -log_i0e(kappa) - kappa * one_minus_bessel_ratio(kappa),
     )
+    kl = jnp.where(kappa > 0, kl, jnp.nan)  # κ <= 0 is invalid, as for the sampler
     inside = (q.low <= -math.pi) & (math.pi <= q.high)
     return jnp.where(inside, kl + jnp.log((q.high - q.low) / (2.0 * math.pi)), jnp.inf)
