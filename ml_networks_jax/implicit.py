@@ -13,6 +13,11 @@ differentiable JAX operations and evaluates the sample through :func:`reparamete
 second derivatives (``jax.hessian``) pick up d²z/dθ² correctly. This module is the one place the
 formula lives: a family contributes only its CDF (with accurate parameter derivatives where autodiff
 of the CDF would not be, e.g. the incomplete gamma function in its shape) and its log density.
+
+Only the parameters being differentiated cost anything: the rule receives JAX's symbolic zeros and
+hands a family's ``_cdf_tangent`` the Python float ``0.0`` for a parameter that is not moving
+(:func:`~ml_networks_jax.distributions.base.is_zero_tangent`), so e.g. a Beta differentiated in
+one concentration runs one derivative recurrence, not two.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from ml_networks_jax._types import Array
-from ml_networks_jax.distributions.base import Distribution
+from ml_networks_jax.distributions.base import Distribution, dense_tangent, is_zero_tangent
 
 
 @jax.custom_jvp
@@ -47,17 +52,23 @@ def reparameterize(dist: Distribution, z: Array) -> Array:
     return z
 
 
-@reparameterize.defjvp
 def _reparameterize_jvp(primals, tangents):
     dist, z = primals
-    ddist, _ = tangents
+    # Parameters that are not being differentiated arrive as symbolic zeros: Python 0.0 here.
+    zero = jax.custom_derivatives.SymbolicZero
+    ddist = jax.tree.map(lambda t: 0.0 if isinstance(t, zero) else t, tangents[0])
     z = reparameterize(dist, z)  # the output itself, so that a second derivative sees dz/dθ
+    if all(is_zero_tangent(t) for t in jax.tree.leaves(ddist)):
+        return z, jnp.zeros_like(z)  # only z's own tangent moves, and the sampler ignores it
     if dist.event_ndims == 0:
         dz = _univariate_tangent(dist, ddist, z)
     else:
-        _, dt = jax.jvp(lambda d: d._standardize(z), (dist,), (ddist,))
+        _, dt = jax.jvp(lambda d: d._standardize(z), (dist,), (dense_tangent(dist, ddist),))
         dz = -dist._standardize_solve(z, dt)
-    return z, dz.astype(z.dtype)
+    return z, jnp.broadcast_to(dz, z.shape).astype(z.dtype)
+
+
+reparameterize.defjvp(_reparameterize_jvp, symbolic_zeros=True)
 
 
 def _univariate_tangent(dist: Distribution, ddist: Distribution, z: Array) -> Array:
@@ -80,7 +91,7 @@ def _tail_cdf_tangent(dist: Distribution, ddist: Distribution, z: Array) -> Arra
     def log_tails(d: Distribution) -> tuple[Array, Array]:
         return d.log_cdf(z), d.log_survival(z)
 
-    (log_f, log_s), (dlog_f, dlog_s) = jax.jvp(log_tails, (dist,), (ddist,))
+    (log_f, log_s), (dlog_f, dlog_s) = jax.jvp(log_tails, (dist,), (dense_tangent(dist, ddist),))
     lower = jax.lax.stop_gradient(log_f <= log_s)
     log_t = jnp.where(lower, log_f, log_s)
     return jnp.exp(log_t - dist.log_prob(z)) * jnp.where(lower, dlog_f, -dlog_s)

@@ -15,7 +15,9 @@ A subclass provides
   ``rsample`` prefers;
 * optionally ``_cdf_tangent(ddist, z)``: ``(∂F(z)/∂θ · dθ) / q(z)`` for a tangent ``ddist`` (the
   implicit tangent ``-dz``, :mod:`ml_networks_jax.implicit`), where a family has this ratio in a
-  faster or more accurate form than autodiff of its log CDF over its density;
+  faster or more accurate form than autodiff of its log CDF over its density. A parameter not
+  being differentiated has the tangent ``0.0`` (a Python float, :func:`is_zero_tangent`): it
+  works in arithmetic, and a family may skip the partial it would multiply;
 * the moments it has in closed form.
 
 Samples have shape ``sample_shape + batch_shape + event_shape`` (the torch/TFP convention).
@@ -112,6 +114,19 @@ def as_float_param(value: Any, name: str) -> Any:
             return jnp.asarray(value, dtype=jnp.result_type(float))
         raise TypeError(f"{name} must have a floating dtype, got {dtype}.")
     return jnp.asarray(value) if isinstance(value, (np.ndarray, np.generic)) else value
+
+
+def is_zero_tangent(tangent: Any) -> bool:
+    """Whether a tangent leaf handed to ``_cdf_tangent`` is a symbolic zero: the parameter is not
+    being differentiated, and the engine passes the Python float ``0.0`` (real tangents are
+    arrays)."""
+    return isinstance(tangent, float)
+
+
+def dense_tangent(dist: Any, ddist: Any) -> Any:
+    """``ddist`` with its symbolic zeros (:func:`is_zero_tangent`) as zero arrays shaped like the
+    parameters of ``dist``, as ``jax.jvp`` needs them."""
+    return jax.tree.map(lambda p, t: jnp.zeros_like(p) if is_zero_tangent(t) else t, dist, ddist)
 
 
 def has_placeholder_leaves(tree: Any) -> bool:

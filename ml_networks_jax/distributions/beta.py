@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from jax.scipy import special as jsp
 
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey, Shape
-from ml_networks_jax.distributions.base import Distribution, distribution, param
+from ml_networks_jax.distributions.base import Distribution, distribution, is_zero_tangent, param
 from ml_networks_jax.distributions.gamma import log_standard_gamma
 from ml_networks_jax.special.beta import (
     betainc,
@@ -54,9 +54,11 @@ def logit(x: ArrayLike) -> Array:
 
 
 def _beta_tangent(a: Array, b: Array, da: Array, db: Array, t: Array) -> Array:
-    """``(∂I/∂θ · dθ) / q_t(t) = h_a da + h_b db`` at logit ``t``."""
-    h_a, h_b = betainc_logit_tangent(a, b, t)
-    return h_a * da + h_b * db
+    """``(∂I/∂θ · dθ) / q_t(t) = h_a da + h_b db`` at logit ``t``, computing only the partials
+    of the concentrations that move."""
+    moved = {w: d for w, d in (("a", da), ("b", db)) if not is_zero_tangent(d)}
+    h = betainc_logit_tangent(a, b, t, wrt="".join(moved)) if moved else ()
+    return sum((h_w * d for h_w, d in zip(h, moved.values(), strict=True)), jnp.zeros_like(t))
 
 
 @distribution

@@ -23,7 +23,7 @@ import numpy as np
 from jax.scipy import special as jsp
 
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey, Shape
-from ml_networks_jax.distributions.base import Distribution, distribution, param
+from ml_networks_jax.distributions.base import Distribution, dense_tangent, distribution, param
 from ml_networks_jax.special.gamma import (
     gammainc,
     gammainc_log,
@@ -118,7 +118,8 @@ def _gamma_cdf_tangent(dist: Distribution, ddist: Distribution, log_x: Array) ->
     ``h dα + drate / rate``.  Over the density of ``z`` itself, ``q(z) = x q(x; α) / z``, it is
     ``z`` times that.
     """
-    (alpha, rate), (dalpha, drate) = jax.jvp(lambda d: d._shape_rate(), (dist,), (ddist,))
+    tangents = (dense_tangent(dist, ddist),)
+    (alpha, rate), (dalpha, drate) = jax.jvp(lambda d: d._shape_rate(), (dist,), tangents)
     return gammainc_log_shape_tangent(alpha, log_x) * dalpha + drate / rate
 
 

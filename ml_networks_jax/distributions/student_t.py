@@ -28,7 +28,7 @@ import jax.numpy as jnp
 from jax.scipy import special as jsp
 
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey
-from ml_networks_jax.distributions.base import Distribution, distribution, param
+from ml_networks_jax.distributions.base import Distribution, distribution, is_zero_tangent, param
 from ml_networks_jax.distributions.beta import _log_beta
 from ml_networks_jax.distributions.gamma import log_standard_gamma
 from ml_networks_jax.special.beta import betainc_logit, betainc_logit_tangent
@@ -90,10 +90,13 @@ class StudentT(Distribution):
     def _cdf_tangent(self, ddist: StudentT, z: Array) -> Array:
         # (∂F/∂θ · dθ) / q(z) = -dloc - y dscale - (dz/dν) dν.
         y = (z - self.loc) / self.scale
+        location_scale = -ddist.loc - y * ddist.scale
+        if is_zero_tangent(ddist.df):
+            return location_scale
         t, nonzero = self._logit_w(y)
-        h_a, _ = betainc_logit_tangent(0.5 * self.df, 0.5, jnp.where(nonzero, t, 0.0))
+        (h_a,) = betainc_logit_tangent(0.5 * self.df, 0.5, jnp.where(nonzero, t, 0.0), wrt="a")
         dz_ddf = jnp.where(nonzero, 0.5 * self.scale * y * (0.5 * h_a + 1.0 / self.df), 0.0)
-        return -ddist.loc - y * ddist.scale - dz_ddf * ddist.df
+        return location_scale - dz_ddf * ddist.df
 
     def log_prob(self, x: ArrayLike) -> Array:
         df, y = self.df, (x - self.loc) / self.scale

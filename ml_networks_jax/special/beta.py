@@ -295,32 +295,41 @@ def _series(a, b, x, n):
     return jax.lax.fori_loop(0, n, body, (one, one), unroll=2)[1]
 
 
-def _series_d(a, b, x, n):
-    """(F, ∂F/∂a, ∂F/∂b) of :func:`_series` with the derivative recurrences carried by hand:
-    term_k = term_(k-1) x (r+k-1)/(a+k), so ∂ log term_k/∂a = Σ_(j<k) (1-b)/((r+j)(a+j+1)) and
-    ∂ log term_k/∂b = Σ_(j<k) 1/(r+j) (written without cancellation)."""
+def _along(u_a, u_b, along_a):
+    """``u_a`` where a derivative is taken in ``a``, ``u_b`` where in ``b`` (``along_a``: a bool
+    array, one direction per element)."""
+    return jnp.where(along_a, u_a, u_b)
+
+
+def _series_d(a, b, x, n, alongs):
+    """(F, [∂F along each of ``alongs``]) of :func:`_series` (see :func:`_along`), the derivative
+    recurrences carried by hand: term_k = term_(k-1) x (r+k-1)/(a+k), so ∂ log term_k/∂a =
+    Σ_(j<k) (1-b)/((r+j)(a+j+1)) and ∂ log term_k/∂b = Σ_(j<k) 1/(r+j) (no cancellation)."""
     r = a + b
     omb = 1.0 - b
 
     def body(k, carry):
-        term, s, la, lb, sa, sb = carry
+        term, s, logs, sums = carry
         kf = k.astype(x.dtype)
         rk = r + kf
         iak = 1.0 / (a + kf + 1.0)
         term = term * (x * rk * iak)
         inv_rk = 1.0 / rk
-        la = la + omb * inv_rk * iak
-        lb = lb + inv_rk
-        return term, s + term, la, lb, sa + term * la, sb + term * lb
+        logs = tuple(
+            lg + _along(omb * iak, 1.0, al) * inv_rk for lg, al in zip(logs, alongs, strict=True)
+        )
+        sums = tuple(sm + term * lg for sm, lg in zip(sums, logs, strict=True))
+        return term, s + term, logs, sums
 
-    one, zero = jnp.ones_like(x), jnp.zeros_like(x)
-    out = jax.lax.fori_loop(0, n, body, (one, one, zero, zero, zero, zero), unroll=2)
-    return out[1], out[4], out[5]
+    one, zeros = jnp.ones_like(x), (jnp.zeros_like(x),) * len(alongs)
+    out = jax.lax.fori_loop(0, n, body, (one, one, zeros, zeros), unroll=2)
+    return out[1], out[3]
 
 
-def _nr_pair(a, b, x, m):
-    """Partial numerators d_(2m+1), d_(2m+2) of Numerical Recipes' form with their derivatives in
-    a and b, as ((d_o, ∂_a d_o, ∂_b d_o), (d_e, ∂_a d_e, ∂_b d_e)) (no division by b - m - 1)."""
+def _nr_pair(a, b, x, m, alongs):
+    """Partial numerators d_(2m+1), d_(2m+2) of Numerical Recipes' form with their derivatives
+    along ``alongs`` (:func:`_along`), as ((d_o, [∂d_o]), (d_e, [∂d_e])) (no division by
+    b - m - 1)."""
     # Odd j = 2m + 1: d = -(a+m)(a+b+m) x / ((a+2m)(a+2m+1)).
     u = a + 2.0 * m
     iu, iv, iw = 1.0 / u, 1.0 / (u + 1.0), 1.0 / (u + 2.0)
@@ -334,42 +343,40 @@ def _nr_pair(a, b, x, m):
     de_b = (m + 1.0) * x * iv * iw
     de = (b - m - 1.0) * de_b
     de_a = -de * (iv + iw)
-    return (do, do_a, do_b), (de, de_a, de_b)
+    return (
+        (do, tuple(_along(do_a, do_b, al) for al in alongs)),
+        (de, tuple(_along(de_a, de_b, al) for al in alongs)),
+    )
 
 
 def _nr_back_step(f, d):
-    """f <- 1 + d / f with its derivatives (f, ∂_a f, ∂_b f), d = (d, ∂_a d, ∂_b d)."""
+    """f <- 1 + d / f with its derivatives: f = (f, [∂f]), d = (d, [∂d])."""
     g = 1.0 / f[0]
     q = d[0] * g
-    return 1.0 + q, (d[1] - q * f[1]) * g, (d[2] - q * f[2]) * g
+    return 1.0 + q, tuple((dd - q * df) * g for dd, df in zip(d[1], f[1], strict=True))
 
 
-def _cf_nr_d(a, b, x, n):
-    """((F_n, F_(n-2)), (∂_a F_n, ∂_a F_(n-2)), (∂_b F_n, ∂_b F_(n-2))) of Numerical Recipes'
+def _cf_nr_d(a, b, x, n, alongs):
+    """((F_n, F_(n-2)), [(∂F_n, ∂F_(n-2)) along each of ``alongs``]) of Numerical Recipes'
     continued fraction ``F = 1/(1 + d_1/(1 + d_2/(1 + ...)))`` (:func:`_cf_nr_deep`), evaluated
-    backwards (``f_j = 1 + d_j / f_(j+1)``, ``F = 1/f_1``), with the derivatives in a and b
-    carried by hand (no autodiff through the loop).  The depth-(n-2) fraction runs in lockstep,
-    sharing the partial numerators."""
-    one, zero = jnp.ones_like(x), jnp.zeros_like(x)
+    backwards (``f_j = 1 + d_j / f_(j+1)``, ``F = 1/f_1``), with the derivatives carried by hand
+    (no autodiff through the loop).  The depth-(n-2) fraction runs in lockstep, sharing the
+    partial numerators."""
+    start = (jnp.ones_like(x), (jnp.zeros_like(x),) * len(alongs))
     top = n // 2 - 1
-    d_o, d_e = _nr_pair(a, b, x, float(top))
-    f1 = _nr_back_step(_nr_back_step((one, zero, zero), d_e), d_o)
+    d_o, d_e = _nr_pair(a, b, x, float(top), alongs)
+    f1 = _nr_back_step(_nr_back_step(start, d_e), d_o)
 
     def body(i, carry):
         f1, f2 = carry
-        d_o, d_e = _nr_pair(a, b, x, (top - 1 - i).astype(x.dtype))
+        d_o, d_e = _nr_pair(a, b, x, (top - 1 - i).astype(x.dtype), alongs)
         f1 = _nr_back_step(_nr_back_step(f1, d_e), d_o)
         f2 = _nr_back_step(_nr_back_step(f2, d_e), d_o)
         return f1, f2
 
-    f1, f2 = jax.lax.fori_loop(0, top, body, (f1, (one, zero, zero)))
-
-    def inv(f):
-        g = 1.0 / f[0]
-        return g, -f[1] * g * g, -f[2] * g * g
-
-    (v1, a1, b1), (v2, a2, b2) = inv(f1), inv(f2)
-    return (v1, v2), (a1, a2), (b1, b2)
+    f1, f2 = jax.lax.fori_loop(0, top, body, (f1, start))
+    (v1, d1), (v2, d2) = ((1.0 / f[0], tuple(-u / (f[0] * f[0]) for u in f[1])) for f in (f1, f2))
+    return (v1, v2), tuple(zip(d1, d2, strict=True))
 
 
 def _bfrac_setup(a, b, x, y, lam):
@@ -635,20 +642,15 @@ def _bgrat_ratio(a, b, log_x, log_y, cfg):
     return prefactor * total
 
 
-def _with_partials(fn, a, b, *args):
-    """(f, ∂f/∂a, ∂f/∂b) of f = fn(a, b, *args) by forward-mode autodiff of the recurrence."""
-
-    def f(a, b):
-        return fn(a, b, *args)
-
-    one, zero = jnp.ones_like(a), jnp.zeros_like(a)
-
-    def tangent(ta, tb):
-        return jax.jvp(f, (a, b), (ta, tb))
-
-    # Both directions in one pass (one loop, tangents batched).
-    v, d = jax.vmap(tangent, out_axes=(None, 0))(jnp.stack([one, zero]), jnp.stack([zero, one]))
-    return v, jax.tree.map(lambda u: u[0], d), jax.tree.map(lambda u: u[1], d)
+def _with_partials(fn, alongs, a, b, *args):
+    """(f, [∂f along each of ``alongs``]) of f = fn(a, b, *args) (:func:`_along`) by forward-mode
+    autodiff of the recurrence, all directions in one pass (one loop, tangents batched)."""
+    seeds = jnp.stack([al.astype(a.dtype) for al in alongs])
+    v, d = jax.vmap(
+        lambda ta: jax.jvp(lambda a, b: fn(a, b, *args), (a, b), (ta, 1.0 - ta)),
+        out_axes=(None, 0),
+    )(seeds)
+    return v, tuple(jax.tree.map(lambda u, k=k: u[k], d) for k in range(len(alongs)))
 
 
 def _prepare(a, b, t):
@@ -666,9 +668,11 @@ def _prepare(a, b, t):
 _BLOCK = 4096
 
 
-def _core(a, b, t_in, need_d):
-    """Return (I, 1 - I, h_a, h_b, log q_t, valid) for same-shape float arrays; h_* are None
-    unless ``need_d``.  The smaller tail is always the one computed directly.
+def _core(a, b, t_in, wrt):
+    """Return (I, 1 - I, (h_w for w in wrt), log q_t, valid) for same-shape float arrays:
+    ``h_a = (∂I/∂a) / q_t``, ``h_b = (∂I/∂b) / q_t``, each computed only if asked for in ``wrt``
+    (a tuple, ``()``, ``("a",)``, ``("b",)`` or ``("a", "b")``).  The smaller tail is always the
+    one computed directly.
 
     The inputs are flattened and padded to a bucketed length (a power of two from 8 up to
     ``_BLOCK``, then a multiple of ``_BLOCK``), so that shapes of similar sizes share one
@@ -684,7 +688,7 @@ def _core(a, b, t_in, need_d):
         v = jnp.ravel(v)
         return jnp.concatenate([v, jnp.full((pad,), fill, v.dtype)]) if pad else v
 
-    out = _core_flat(flat(a, 1.0), flat(b, 1.0), flat(t_in, 0.0), need_d)
+    out = _core_flat(flat(a, 1.0), flat(b, 1.0), flat(t_in, 0.0), wrt)
     return jax.tree.map(lambda v: v[:size].reshape(shape), out)
 
 
@@ -738,18 +742,18 @@ def _sort_by_method(a, b, t_in, cfg):
     return order, rank
 
 
-@functools.partial(jax.jit, static_argnames="need_d")
-def _core_flat(a, b, t_in, need_d):
+@functools.partial(jax.jit, static_argnames="wrt")
+def _core_flat(a, b, t_in, wrt):
     """:func:`_core` on 1-D arrays of a bucketed length.  Above 1024 elements they are sorted by
     method and cut into at least 8 blocks (``lax.map``): most blocks then hold a single method,
     and each block runs only the methods of its own elements (see :func:`_core_block`)."""
     size = a.shape[0]
     block = size if size <= 1024 else min(_BLOCK, size // 8)
     if size == block:
-        return _core_block(a, b, t_in, need_d)
+        return _core_block(a, b, t_in, wrt)
     order, rank = _sort_by_method(a, b, t_in, _cfg(a.dtype))
     out = jax.lax.map(
-        lambda args: _core_block(*args, need_d),
+        lambda args: _core_block(*args, wrt),
         tuple(v[order].reshape(size // block, block) for v in (a, b, t_in)),
     )
     return jax.tree.map(lambda v: v.reshape(size)[rank], out)
@@ -762,17 +766,19 @@ def _when_any(mask, fn, n_out, like):
     return jax.lax.cond(jnp.any(mask), fn, lambda: (zero,) * n_out)
 
 
-def _expansion(mask, fn, args, fill, need_d):
-    """``F = a' I / q_t = a' fn(*args)`` and, if ``need_d``, its partials in ``a'``, ``b'`` (the
-    first two args); elements outside ``mask`` get the harmless values ``fill``."""
+def _expansion(mask, fn, args, fill, alongs):
+    """``F = a' I / q_t = a' fn(*args)`` and its derivatives along ``alongs`` (:func:`_along`;
+    ``a'``, ``b'`` are the first two args); elements outside ``mask`` get the harmless values
+    ``fill``."""
     args = tuple(jnp.where(mask, v, c) for v, c in zip(args, fill, strict=True))
-    if not need_d:
-        return (args[0] * fn(*args),)
-    g, g_a, g_b = _with_partials(fn, *args)
-    return args[0] * g, g + args[0] * g_a, args[0] * g_b
+    a1 = args[0]
+    if not alongs:
+        return (a1 * fn(*args),)
+    g, g_d = _with_partials(fn, alongs, *args)
+    return (a1 * g, *(_along(g, 0.0, al) + a1 * gd for al, gd in zip(alongs, g_d, strict=True)))
 
 
-def _core_block(a, b, t_in, need_d):
+def _core_block(a, b, t_in, wrt):
     """:func:`_core` on one block: shared quantities for all elements, then each method
     (:func:`_methods`) under ``lax.cond``, only if the block holds one of its elements."""
     cfg = _cfg(a.dtype)
@@ -785,19 +791,29 @@ def _core_block(a, b, t_in, need_d):
     x1, y1 = jnp.exp(log_x1), jnp.exp(log_y1)
     r = sh["r"]
     lam = -a1 * jnp.expm1(lx1)  # a' - (a'+b') x' >= 0
-    n_out = 3 if need_d else 1
-    if need_d:
-        # ∂ log(q_t / a')/∂a' = log x' - ψ(a'+1) + ψ(a'+b') and ∂ log q_t/∂b' likewise.
-        # (lmd = log - ψ, lmd1(z) = log z - ψ(z + 1) = lmd(z) - 1/z.)
+    # One derivative per parameter asked for, in the oriented parameters: ∂/∂a is ∂/∂a' where
+    # the orientation is kept and ∂/∂b' where it is swapped (and ∂/∂b the other way round).
+    alongs = tuple(~swap if w == "a" else swap for w in wrt)
+    n_out = 1 + len(alongs)
+
+    def log_q_partial(along_a):
+        """∂ log(q_t / a') along a' (``along_a``) or b': log x' - ψ(a'+1) + ψ(a'+b') or
+        log y' - ψ(b') + ψ(a'+b') (lmd = log - ψ, lmd1(z) = log z - ψ(z + 1) = lmd(z) - 1/z)."""
         lmd1_a1, lmd1_b1 = flip(sh["lmd1_a"], sh["lmd1_b"]), flip(sh["lmd1_b"], sh["lmd1_a"])
         lmd_r = sh["lmd1_r"] + 1.0 / r
-        l_b = ly1 + _lmd_diff(b1, a1, lmd1_b1 + 1.0 / b1, lmd_r)
-        d_a = _lmd_diff(a1, b1, lmd1_a1 + 1.0 / a1, lmd_r)
-        l_a = lx1 + jnp.where(b1 <= a1, d_a - 1.0 / a1, lmd1_a1 - lmd_r)
+        z, w = _along(a1, b1, along_a), _along(b1, a1, along_a)
+        d_z = _lmd_diff(z, w, _along(lmd1_a1, lmd1_b1, along_a) + 1.0 / z, lmd_r)
+        l_a = lx1 + jnp.where(b1 <= a1, d_z - 1.0 / a1, lmd1_a1 - lmd_r)
+        return _along(l_a, ly1 + d_z, along_a)
+
+    l_d = tuple(log_q_partial(al) for al in alongs)
 
     def series(mask, n):
         xs = jnp.where(mask, x1, 0.0)
-        return _series_d(a1, b1, xs, n) if need_d else (_series(a1, b1, xs, n),)
+        if not alongs:
+            return (_series(a1, b1, xs, n),)
+        f, f_d = _series_d(a1, b1, xs, n, alongs)
+        return (f, *f_d)
 
     def cont_frac(mask):
         # Non-members: x' at half the mean, where the fraction converges at once.
@@ -805,19 +821,17 @@ def _core_block(a, b, t_in, need_d):
         yc = jnp.where(mask, y1, 1.0 - xc)
         lc = jnp.where(mask, lam, 0.5 * a1)
         cf_fn, deep_fn = (_cf, _cf_deep) if cfg.bfrac else (_cf_nr, _cf_nr_deep)
-        if need_d:
+        if alongs:
             if cfg.bfrac:
-                (fc, fc2), (fc_a, fc2_a), (fc_b, fc2_b) = _with_partials(
-                    cf_fn, a1, b1, xc, yc, lc, cfg.n_cf
-                )
+                (fc, fc2), f_d = _with_partials(cf_fn, alongs, a1, b1, xc, yc, lc, cfg.n_cf)
             else:
-                (fc, fc2), (fc_a, fc2_a), (fc_b, fc2_b) = _cf_nr_d(a1, b1, xc, cfg.n_cf)
+                (fc, fc2), f_d = _cf_nr_d(a1, b1, xc, cfg.n_cf, alongs)
             # Convergence of the quantities returned, a' ∂I/∂a' / q_t = l_a F + ∂F/∂a' (< 0)
             # and likewise for b' (> 0): relative to themselves, cancellation included.
             err = jnp.abs(fc - fc2) / fc
-            err = err + jnp.abs(l_a * (fc - fc2) + (fc_a - fc2_a)) / jnp.abs(l_a * fc + fc_a)
-            err = err + jnp.abs(l_b * (fc - fc2) + (fc_b - fc2_b)) / jnp.abs(l_b * fc + fc_b)
-            short = (fc, fc_a, fc_b)
+            for l_k, (fk, fk2) in zip(l_d, f_d, strict=True):
+                err = err + jnp.abs(l_k * (fc - fc2) + (fk - fk2)) / jnp.abs(l_k * fc + fk)
+            short = (fc, *(fk for fk, _ in f_d))
         else:
             fc, fc2 = cf_fn(a1, b1, xc, yc, lc, cfg.n_cf)
             err = jnp.abs(fc - fc2) / fc
@@ -829,17 +843,19 @@ def _core_block(a, b, t_in, need_d):
             a_, b_ = jnp.where(deep, a1, 1.0), jnp.where(deep, b1, 1.0)
             x_, y_ = jnp.where(deep, xc, 0.25), jnp.where(deep, yc, 0.75)
             l_ = jnp.where(deep, lc, 0.5)
-            if need_d and not cfg.bfrac:
-                (fd, _), (fd_a, _), (fd_b, _) = _cf_nr_d(a_, b_, x_, cfg.n_deep)
-                return fd, fd_a, fd_b
-            if need_d:
-                return _with_partials(deep_fn, a_, b_, x_, y_, l_, cfg.n_deep)
-            return (deep_fn(a_, b_, x_, y_, l_, cfg.n_deep),)
+            if not alongs:
+                return (deep_fn(a_, b_, x_, y_, l_, cfg.n_deep),)
+            if cfg.bfrac:
+                fd, fd_d = _with_partials(deep_fn, alongs, a_, b_, x_, y_, l_, cfg.n_deep)
+            else:
+                (fd, _), fd_d = _cf_nr_d(a_, b_, x_, cfg.n_deep, alongs)
+                fd_d = tuple(u for u, _ in fd_d)
+            return (fd, *fd_d)
 
         out = jax.lax.cond(jnp.any(deep), run_deep, lambda: short)
         return tuple(jnp.where(deep, d, s) for d, s in zip(out, short, strict=True))
 
-    # F = a' I / q_t (and its partials), by each element's method.
+    # F = a' I / q_t (and its derivatives), by each element's method.
     f = (jnp.zeros_like(x1),) * n_out
     for method in _methods(a1, b1, x1, valid & t_fin, cfg):
         name, mask = method[0], method[-1]
@@ -852,13 +868,13 @@ def _core_block(a, b, t_in, need_d):
             fill = (20.0,) * 2 + (0.0,) * 5
             fn = functools.partial(
                 _expansion, mask, functools.partial(_asym_ratio, n_terms=cfg.n_asym), args, fill,
-                need_d,
+                alongs,
             )  # fmt: skip
         else:  # BGRAT
             args = (a1, b1, log_x1, log_y1)
             fill = (200.0, 0.5, math.log(0.99), math.log(0.01))
             fn = functools.partial(
-                _expansion, mask, functools.partial(_bgrat_ratio, cfg=cfg), args, fill, need_d
+                _expansion, mask, functools.partial(_bgrat_ratio, cfg=cfg), args, fill, alongs
             )
         out = _when_any(mask, fn, n_out, x1)
         f = tuple(jnp.where(mask, o, v) for o, v in zip(out, f, strict=True))
@@ -867,20 +883,17 @@ def _core_block(a, b, t_in, need_d):
 
     i_val = jnp.where(swap, 1.0 - tail, tail)
     i_cmp = jnp.where(swap, tail, 1.0 - tail)
-    h_a = h_b = None
-    if need_d:
-        g_a = (l_a * f[0] + f[1]) / a1
-        g_b = (l_b * f[0] + f[2]) / a1
-        h_a = jnp.where(swap, -g_b, g_a)
-        h_b = jnp.where(swap, -g_a, g_b)
-        h_a = jnp.where(t_fin & valid, h_a, 0.0)
-        h_b = jnp.where(t_fin & valid, h_b, 0.0)
+    # h = ∂I/∂θ / q_t = ±(l F + ∂F)/a' (∂I'/∂a' with I' = 1 - I where the orientation swaps).
+    h = tuple(
+        jnp.where(t_fin & valid, jnp.where(swap, -g, g), 0.0)
+        for g in ((l_k * f[0] + f_k) / a1 for l_k, f_k in zip(l_d, f[1:], strict=True))
+    )
     # Limits: t = ±inf.
     up = t_in > 0
     i_val = jnp.where(t_fin, i_val, jnp.where(up, 1.0, 0.0))
     i_cmp = jnp.where(t_fin, i_cmp, jnp.where(up, 0.0, 1.0))
     log_q = jnp.where(t_fin, log_q, -jnp.inf)
-    return i_val, i_cmp, h_a, h_b, log_q, valid
+    return i_val, i_cmp, h, log_q, valid
 
 
 @jax.jit
@@ -911,7 +924,7 @@ def log_beta_logit_density(a, b, t):
     return _log_density(a, b, t).astype(dtype)
 
 
-def betainc_logit_tangent(a, b, t):
+def betainc_logit_tangent(a, b, t, wrt="ab"):
     """``(h_a, h_b) = (∂I/∂a, ∂I/∂b) / q_t(t)`` at ``x = σ(t)``, ``I = I_x(a, b)``.
 
     ``q_t = exp(log_beta_logit_density(a, b, t))`` is the density of ``t``, so the implicit
@@ -919,17 +932,22 @@ def betainc_logit_tangent(a, b, t):
     this scaled form directly (no division by a density that may underflow), from the smaller tail
     (``I_x(a, b) = 1 - I_{1-x}(b, a)``).  ``t = ±inf`` gives ``(0, 0)``; invalid input NaN.
 
+    Args:
+        wrt: ``"ab"`` (both), ``"a"`` or ``"b"``: the partials returned, as a tuple in that
+            order.  Each one costs a derivative recurrence, so ask only for those you use.
+
     Example:
         >>> from ml_networks_jax.special.beta import betainc_logit_tangent
         >>> h_a, h_b = betainc_logit_tangent(1.0, 1.0, 0.0)  # x = 1/2: ∓ x log x / (x (1-x))
         >>> round(float(h_a), 5), round(float(h_b), 5)
         (-1.38629, 1.38629)
+        >>> (h_a,) = betainc_logit_tangent(1.0, 1.0, 0.0, wrt="a")
     """
+    if wrt not in ("ab", "a", "b"):
+        raise ValueError(f'wrt must be "ab", "a" or "b", got {wrt!r}')
     dtype, (a, b, t) = _promote(a, b, t)
-    _, _, h_a, h_b, _, valid = _core(a, b, t, need_d=True)
-    h_a = jnp.where(valid, h_a, jnp.nan)
-    h_b = jnp.where(valid, h_b, jnp.nan)
-    return h_a.astype(dtype), h_b.astype(dtype)
+    _, _, h, _, valid = _core(a, b, t, tuple(wrt))
+    return tuple(jnp.where(valid, h_w, jnp.nan).astype(dtype) for h_w in h)
 
 
 def _is_zero(v):
@@ -938,7 +956,7 @@ def _is_zero(v):
 
 @functools.partial(jax.custom_jvp)
 def _betainc_logit(a, b, t):
-    i, _, _, _, _, valid = _core(a, b, t, need_d=False)
+    i, _, _, _, valid = _core(a, b, t, ())
     return jnp.where(valid, i, jnp.nan)
 
 
@@ -946,16 +964,13 @@ def _betainc_logit_jvp(primals, tangents):
     """dI = q_t (h_a da + h_b db + dt), from differentiable JAX operations."""
     a, b, t = primals
     da, db, dt = tangents
-    need_d = not (_is_zero(da) and _is_zero(db))
-    # One evaluation gives the value, the density and, if needed, h_a and h_b.
-    i, _, h_a, h_b, log_q, valid = _core(a, b, t, need_d=need_d)
+    # One evaluation gives the value, the density and the partials h of the parameters moved.
+    moved = {w: dv for w, dv in (("a", da), ("b", db)) if not _is_zero(dv)}
+    i, _, h, log_q, valid = _core(a, b, t, tuple(moved))
     dens = jnp.where(valid, jnp.exp(log_q), jnp.nan)
     rate = jnp.zeros_like(i)
-    if need_d:
-        if not _is_zero(da):
-            rate = rate + jnp.where(valid, h_a, 0.0) * jnp.asarray(da, i.dtype)
-        if not _is_zero(db):
-            rate = rate + jnp.where(valid, h_b, 0.0) * jnp.asarray(db, i.dtype)
+    for h_w, dv in zip(h, moved.values(), strict=True):
+        rate = rate + jnp.where(valid, h_w, 0.0) * jnp.asarray(dv, i.dtype)
     if not _is_zero(dt):
         rate = rate + jnp.asarray(dt, i.dtype)
     return jnp.where(valid, i, jnp.nan), dens * rate
@@ -987,7 +1002,7 @@ def _betainc_x(a, b, x):
     inside = (x > 0) & (x < 1)
     xs = jnp.where(inside, x, 0.5)
     t = jnp.log(xs) - jnp.log1p(-xs)
-    i, _, _, _, _, valid = _core(a, b, t, need_d=False)
+    i, _, _, _, valid = _core(a, b, t, ())
     edge = jnp.where(x == 0, 0.0, jnp.where(x == 1, 1.0, jnp.nan))
     return jnp.where(valid & ~jnp.isnan(x), jnp.where(inside, i, edge), jnp.nan)
 
@@ -1003,16 +1018,13 @@ def _betainc_x_jvp(primals, tangents):
     log_x, log_y = jnp.log(xs), jnp.log1p(-xs)
     t = log_x - log_y
     valid = (a > 0) & (b > 0) & jnp.isfinite(a) & jnp.isfinite(b) & ~jnp.isnan(x)
-    need_d = not (_is_zero(da) and _is_zero(db))
-    _, _, h_a, h_b, log_q, _ = _core(a, b, t, need_d=need_d)  # one evaluation
+    moved = {w: dv for w, dv in (("a", da), ("b", db)) if not _is_zero(dv)}
+    _, _, h, log_q, _ = _core(a, b, t, tuple(moved))  # one evaluation
     dens_t = jnp.where(inside, jnp.exp(log_q), 0.0)
     dens_t = jnp.where(valid, dens_t, jnp.nan)
     out = jnp.zeros_like(value)
-    if need_d:
-        if not _is_zero(da):
-            out = out + dens_t * jnp.where(inside, h_a, 0.0) * jnp.asarray(da, value.dtype)
-        if not _is_zero(db):
-            out = out + dens_t * jnp.where(inside, h_b, 0.0) * jnp.asarray(db, value.dtype)
+    for h_w, dv in zip(h, moved.values(), strict=True):
+        out = out + dens_t * jnp.where(inside, h_w, 0.0) * jnp.asarray(dv, value.dtype)
     if not _is_zero(dx):
         # Density of x; at the edges its limit (inf, a B-dependent constant or 0).
         dens_x = jnp.exp(log_q - log_x - log_y)
