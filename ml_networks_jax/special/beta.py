@@ -954,6 +954,12 @@ def _is_zero(v):
     return isinstance(v, SymbolicZero)
 
 
+def _moved(da, db):
+    """``{"a": da, "b": db}`` without the parameters whose tangent is a symbolic zero: the
+    partials a JVP rule needs (``wrt`` of :func:`_core`, in its order)."""
+    return {w: dv for w, dv in (("a", da), ("b", db)) if not _is_zero(dv)}
+
+
 @functools.partial(jax.custom_jvp)
 def _betainc_logit(a, b, t):
     i, _, _, _, valid = _core(a, b, t, ())
@@ -965,7 +971,7 @@ def _betainc_logit_jvp(primals, tangents):
     a, b, t = primals
     da, db, dt = tangents
     # One evaluation gives the value, the density and the partials h of the parameters moved.
-    moved = {w: dv for w, dv in (("a", da), ("b", db)) if not _is_zero(dv)}
+    moved = _moved(da, db)
     i, _, h, log_q, valid = _core(a, b, t, tuple(moved))
     dens = jnp.where(valid, jnp.exp(log_q), jnp.nan)
     rate = jnp.zeros_like(i)
@@ -1018,7 +1024,7 @@ def _betainc_x_jvp(primals, tangents):
     log_x, log_y = jnp.log(xs), jnp.log1p(-xs)
     t = log_x - log_y
     valid = (a > 0) & (b > 0) & jnp.isfinite(a) & jnp.isfinite(b) & ~jnp.isnan(x)
-    moved = {w: dv for w, dv in (("a", da), ("b", db)) if not _is_zero(dv)}
+    moved = _moved(da, db)
     _, _, h, log_q, _ = _core(a, b, t, tuple(moved))  # one evaluation
     dens_t = jnp.where(inside, jnp.exp(log_q), 0.0)
     dens_t = jnp.where(valid, dens_t, jnp.nan)
