@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy import special as jsp
 
+from ml_networks_jax._indices import true_indices
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey, Shape
 from ml_networks_jax.distributions.base import Distribution, dense_tangent, distribution, param
 from ml_networks_jax.special.gamma import (
@@ -87,7 +88,7 @@ def log_standard_gamma(key: PRNGKey, alpha: Array) -> Array:
     def retry(state):
         key, draws, i = state
         key, sub = jax.random.split(key)
-        idx = jnp.nonzero(~draws[2], size=buffer, fill_value=size)[0]
+        idx = true_indices(~draws[2], buffer)
         retried = _marsaglia_tsang(
             sub, d.at[idx].get(mode="fill", fill_value=1.0), _RETRY_CANDIDATES
         )

@@ -85,6 +85,7 @@ import jax
 import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 
+from ml_networks_jax._indices import true_indices
 from ml_networks_jax.special.gamma import (
     _A_T,
     _BERNOULLI,
@@ -669,11 +670,7 @@ def _on_subset(mask, fn, args, fill, rounds):
         return jax.tree.map(lambda u: jnp.zeros((n,), u.dtype), like)
 
     def compacted():
-        # Positions of the masked elements, in order (XLA's cumsum is slower on CPU).
-        pos = jax.lax.associative_scan(jnp.add, mask.astype(jnp.int32)) - 1
-        slot = jnp.where(mask, pos, rounds * cap)
-        idx = jnp.full((rounds * cap,), size, jnp.int32)
-        idx = idx.at[slot].set(jnp.arange(size, dtype=jnp.int32), mode="drop")
+        idx = true_indices(mask, rounds * cap)
 
         def one_round(_, idx_r):
             def run():
