@@ -1,4 +1,5 @@
-"""Static-size index compaction shared by the samplers and special functions."""
+"""Static-size index compaction and blockwise evaluation, shared by the samplers and special
+functions."""
 
 from __future__ import annotations
 
@@ -26,3 +27,37 @@ def true_indices(mask: Array, size: int) -> Array:
     slot = jnp.where(mask, slot, size)  # out of range: dropped
     idx = jnp.full((size,), n, jnp.int32)
     return idx.at[slot].set(jnp.arange(n, dtype=jnp.int32), mode="drop")
+
+
+def map_blocks(fn, args, fills, block: int, multiple: int):
+    """``fn(i, *chunks)`` over 1-D arrays ``args`` of one length, cut into the fewest equal blocks
+    of at most ``block`` elements, each a multiple of ``multiple`` long (the last padded with
+    ``fills``), evaluated one after another (``lax.map``; a single block directly, ``i = 0``).
+    ``fn`` returns a pytree of arrays of its block's length; the result is that pytree over the
+    whole length, padding removed.
+
+    Memory, not speed, is the point: a block's temporaries (e.g. ~3 bytes of counter-based random
+    bits per byte drawn) are all that is live at once, and XLA still spreads each block's fused
+    loops over the cores.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> out = map_blocks(lambda i, v: 10 * i + v, (jnp.arange(5),), (0,), 2, 1)
+        >>> out.tolist()  # blocks [0, 1], [2, 3], [4, pad]: 10 × block index + value
+        [0, 1, 12, 13, 24]
+    """
+    size = args[0].shape[0]
+    blocks = max(1, -(-size // block))
+    n = max(1, -(-size // (blocks * multiple))) * multiple
+    pad = blocks * n - size
+
+    def cut(v, fill):
+        v = jnp.concatenate([v, jnp.full((pad,), fill, v.dtype)]) if pad else v
+        return v.reshape(blocks, n)
+
+    chunks = tuple(cut(v, fill) for v, fill in zip(args, fills, strict=True))
+    if blocks == 1:
+        out = fn(jnp.int32(0), *(c[0] for c in chunks))
+    else:
+        out = jax.lax.map(lambda x: fn(x[0], *x[1]), (jnp.arange(blocks, dtype=jnp.int32), chunks))
+    return jax.tree.map(lambda v: v.reshape(-1)[:size], out)

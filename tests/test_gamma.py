@@ -41,11 +41,16 @@ def test_log_space_sampler_passes_ks(alpha):
 @pytest.mark.parametrize("n", [2_000, 200_000])
 def test_sampler_handles_rejections_in_retry_buffer(n):
     """α = 1 has the highest rejection rate (~5%): a large batch needs the retry buffer, a small
-    one (~100 rejections, buffer of 64) several rounds of it; all are accepted, none biased."""
+    one (~100 rejections, buffer of 64) several rounds of it; all are accepted, none biased.  The
+    large one draws its first candidates in four blocks of 50,176: independent streams."""
     u = log_standard_gamma(jax.random.key(2), jnp.ones(n, DTYPE))
     assert np.isfinite(np.asarray(u)).all()
     result = stats.kstest(np.exp(np.asarray(u, np.float64)), stats.expon.cdf)
     assert result.pvalue > 1e-3
+    if n > 65536:
+        u = np.asarray(u, np.float64)
+        r = np.corrcoef(u[:50_000], u[50_176:100_176])[0, 1]
+        assert abs(r) < 0.02, r  # 4.5 standard errors
 
 
 def test_sampler_works_under_vmap_and_jit(key):

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy import special as jsp
 
-from ml_networks_jax._indices import true_indices
+from ml_networks_jax._indices import map_blocks, true_indices
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey, Shape
 from ml_networks_jax.distributions.base import Distribution, dense_tangent, distribution, param
 from ml_networks_jax.special.gamma import (
@@ -36,6 +36,7 @@ from ml_networks_jax.special.gamma import (
 
 _RETRY_CANDIDATES = 4  # per element and round in the retry buffer: rejection <= 0.05⁴
 _RETRY_ROUNDS = 8
+_BLOCK = 65536  # the first candidates of longer arrays are drawn in blocks (map_blocks)
 
 
 def _marsaglia_tsang(key: PRNGKey, d: Array, n: int) -> tuple[Array, Array, Array]:
@@ -80,7 +81,11 @@ def log_standard_gamma(key: PRNGKey, alpha: Array) -> Array:
     alpha = alpha.astype(dtype).ravel()
     key_main, key_retry = jax.random.split(key)
     d = jnp.where(alpha < 1, alpha + 1.0, alpha) - 1.0 / 3.0
-    first = _marsaglia_tsang(key_main, d, 1)
+    # First candidates block by block: a block's random bits are all that is live at once.
+    first = map_blocks(
+        lambda i, d: _marsaglia_tsang(jax.random.fold_in(key_main, i), d, 1),
+        (d,), (1.0,), _BLOCK, 1024 if d.shape[0] > _BLOCK else 1,
+    )  # fmt: skip
 
     size = alpha.shape[0]
     buffer = max(64, size // 16)  # > expected rejections (<= 5% of size), a static size

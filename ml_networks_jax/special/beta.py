@@ -88,7 +88,7 @@ import jax
 import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 
-from ml_networks_jax._indices import true_indices
+from ml_networks_jax._indices import map_blocks, true_indices
 from ml_networks_jax.special.gamma import (
     _A_T,
     _BERNOULLI,
@@ -638,24 +638,11 @@ def _core(a, b, t_in, wrt):
     (a tuple, ``()``, ``("a",)``, ``("b",)`` or ``("a", "b")``).  The smaller tail is always the
     one computed directly."""
     shape, size = a.shape, a.size
-    blocks = max(1, -(-size // _BLOCK))
-    if size <= _BUCKET:
-        n = max(8, 1 << max(size - 1, 0).bit_length())
-    else:
-        n = -(-size // (blocks * _BUCKET)) * _BUCKET  # per block
-    pad = blocks * n - size
-
-    def flat(v, fill):
-        v = jnp.ravel(v)
-        v = jnp.concatenate([v, jnp.full((pad,), fill, v.dtype)]) if pad else v
-        return v.reshape(blocks, n)
-
-    args = (flat(a, 1.0), flat(b, 1.0), flat(t_in, 0.0))
-    if blocks == 1:
-        out = _core_flat(*(v[0] for v in args), wrt)
-    else:
-        out = jax.lax.map(lambda v: _core_flat(*v, wrt), args)
-    return jax.tree.map(lambda v: v.reshape(-1)[:size].reshape(shape), out)
+    # Small arrays padded to a power of two, longer ones to blocks of multiples of _BUCKET.
+    multiple = _BUCKET if size > _BUCKET else max(8, 1 << max(size - 1, 0).bit_length())
+    args = tuple(jnp.ravel(v) for v in (a, b, t_in))
+    out = map_blocks(lambda _, *v: _core_flat(*v, wrt), args, (1.0, 1.0, 0.0), _BLOCK, multiple)
+    return jax.tree.map(lambda v: v.reshape(shape), out)
 
 
 def _on_subset(mask, fn, args, fill, rounds):
