@@ -8,6 +8,11 @@ import jax.numpy as jnp
 
 from ml_networks_jax._types import Array
 
+#: Block length of :func:`map_blocks` for the samplers and special functions: 65,536 float32
+#: values (256 KiB) per array, within a core's L2 cache, yet enough for XLA to spread a fused loop
+#: over the cores.
+BLOCK = 65536
+
 
 def true_indices(mask: Array, size: int) -> Array:
     """Positions of the ``True`` entries of a 1-D ``mask``, in order, padded with ``len(mask)``
@@ -61,3 +66,27 @@ def map_blocks(fn, args, fills, block: int, multiple: int):
     else:
         out = jax.lax.map(lambda x: fn(x[0], *x[1]), (jnp.arange(blocks, dtype=jnp.int32), chunks))
     return jax.tree.map(lambda v: v.reshape(-1)[:size], out)
+
+
+def draw_in_blocks(draw, key, args, fills):
+    """``draw(key_i, *chunks)`` over blocks of at most :data:`BLOCK` elements of the 1-D
+    ``args`` (:func:`map_blocks`), ``key_i = fold_in(key, i)`` for block ``i``: a sampler's
+    random bits (threefry's temporaries are about three times their size) one block at a time.
+    Arrays of one block are not padded."""
+    multiple = 1024 if args[0].shape[0] > BLOCK else 1
+    return map_blocks(
+        lambda i, *chunks: draw(jax.random.fold_in(key, i), *chunks), args, fills, BLOCK, multiple
+    )
+
+
+def elementwise_in_blocks(fn, args, fills):
+    """``fn(*args)`` for an elementwise ``fn`` of same-shape arrays, evaluated on the flattened
+    arrays in blocks of at most :data:`BLOCK` (:func:`map_blocks`, padded with ``fills``) when they
+    are longer, directly otherwise: what is live at once is one block's temporaries.  ``fn``
+    returns a pytree of arrays of its inputs' shape (``None`` leaves allowed)."""
+    shape = args[0].shape
+    if args[0].size <= BLOCK:
+        return fn(*args)
+    flat = tuple(jnp.ravel(v) for v in args)
+    out = map_blocks(lambda _, *chunks: fn(*chunks), flat, fills, BLOCK, 1024)
+    return jax.tree.map(lambda v: v.reshape(shape), out)

@@ -42,7 +42,7 @@ def test_log_space_sampler_passes_ks(alpha):
 def test_sampler_handles_rejections_in_retry_buffer(n):
     """α = 1 has the highest rejection rate (~5%): a large batch needs the retry buffer, a small
     one (~100 rejections, buffer of 64) several rounds of it; all are accepted, none biased.  The
-    large one draws its first candidates in four blocks of 50,176: independent streams."""
+    large one is drawn in four blocks of 50,176: independent streams."""
     u = log_standard_gamma(jax.random.key(2), jnp.ones(n, DTYPE))
     assert np.isfinite(np.asarray(u)).all()
     result = stats.kstest(np.exp(np.asarray(u, np.float64)), stats.expon.cdf)

@@ -3,7 +3,9 @@
 Sampling is Marsaglia & Tsang's (2000) squeeze-free rejection method, vectorized: every element
 first tries one candidate; the few elements whose candidate was rejected (at most ~5% of them, for
 any shape) are gathered into a buffer of static size and retried there, four candidates at a time,
-for a bounded number of rounds. Shapes ``α < 1`` use the boost
+for a bounded number of rounds; batches longer than 65,536 block by block (each with its own key,
+``fold_in``), so that one block's random bits and buffers are all that is live at once (scratch
+memory above 32 MB is fresh pages on every call with glibc). Shapes ``α < 1`` use the boost
 ``Gamma(α) = Gamma(α + 1) · U^(1/α)``, taken in log space, so ``log z`` is exact even where ``z``
 itself underflows (``α ≲ 0.01`` in float32).
 
@@ -22,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy import special as jsp
 
-from ml_networks_jax._indices import map_blocks, true_indices
+from ml_networks_jax._indices import draw_in_blocks, true_indices
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey, Shape
 from ml_networks_jax.distributions.base import Distribution, dense_tangent, distribution, param
 from ml_networks_jax.special.gamma import (
@@ -36,7 +38,6 @@ from ml_networks_jax.special.gamma import (
 
 _RETRY_CANDIDATES = 4  # per element and round in the retry buffer: rejection <= 0.05⁴
 _RETRY_ROUNDS = 8
-_BLOCK = 65536  # the first candidates of longer arrays are drawn in blocks (map_blocks)
 
 
 def _marsaglia_tsang(key: PRNGKey, d: Array, n: int) -> tuple[Array, Array, Array]:
@@ -72,21 +73,20 @@ def log_standard_gamma(key: PRNGKey, alpha: Array) -> Array:
 
     Every element tries one Marsaglia–Tsang candidate (accepted with probability >= 0.95); the
     rejected ones, gathered into a buffer of static size, retry four candidates at a time for at
-    most ``_RETRY_ROUNDS`` rounds. Shapes ``α < 1`` use ``Gamma(α) = Gamma(α + 1) · U^(1/α)``, in
-    log space.
+    most ``_RETRY_ROUNDS`` rounds; in blocks of at most 65,536 elements, each with its own key.
+    Shapes ``α < 1`` use ``Gamma(α) = Gamma(α + 1) · U^(1/α)``, in log space.
     Computed in at least float32. An element still rejected after every round (probability below
     1e-20) comes back NaN rather than biased.
     """
     dtype = alpha.dtype if jnp.finfo(alpha.dtype).bits >= 32 else jnp.float32
-    alpha = alpha.astype(dtype).ravel()
+    return draw_in_blocks(_log_standard_gamma_flat, key, (alpha.astype(dtype).ravel(),), (1.0,))
+
+
+def _log_standard_gamma_flat(key: PRNGKey, alpha: Array) -> Array:
+    """:func:`log_standard_gamma` of a 1-D ``alpha`` (one block)."""
     key_main, key_retry = jax.random.split(key)
     d = jnp.where(alpha < 1, alpha + 1.0, alpha) - 1.0 / 3.0
-    # First candidates block by block: a block's random bits are all that is live at once.
-    first = map_blocks(
-        lambda i, d: _marsaglia_tsang(jax.random.fold_in(key_main, i), d, 1),
-        (d,), (1.0,), _BLOCK, 1024 if d.shape[0] > _BLOCK else 1,
-    )  # fmt: skip
-
+    first = _marsaglia_tsang(key_main, d, 1)
     size = alpha.shape[0]
     buffer = max(64, size // 16)  # > expected rejections (<= 5% of size), a static size
 

@@ -89,6 +89,8 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from jax.scipy import special as jsp
 
+from ml_networks_jax._indices import elementwise_in_blocks
+
 __all__ = [
     "gammainc",
     "gammainc_log",
@@ -353,7 +355,14 @@ def _prepare(a, t):
 @functools.partial(jax.jit, static_argnames="need_da")
 def _core(a, t_in, need_da):
     """Return (P, Q, h or None, log(x q), valid_a) for same-shape float arrays a, t_in = log x,
-    where h = (∂P/∂a) / (x q(x; a)) is the shape derivative per unit density of log x."""
+    where h = (∂P/∂a) / (x q(x; a)) is the shape derivative per unit density of log x.  Long
+    arrays in blocks: every regime runs on every element, so a block's temporaries are many."""
+    fn = functools.partial(_core_elementwise, need_da=need_da)
+    return elementwise_in_blocks(fn, (a, t_in), (1.0, 0.0))
+
+
+def _core_elementwise(a, t_in, need_da):
+    """:func:`_core` on arrays of any length."""
     cfg = _cfg(a.dtype)
     valid_a, a, t, huge, l = _prepare(a, t_in)
     t_fin = jnp.isfinite(t_in)

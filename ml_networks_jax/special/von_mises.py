@@ -81,6 +81,7 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from jax.scipy import special as jsp
 
+from ml_networks_jax._indices import elementwise_in_blocks
 from ml_networks_jax.special.gamma import _promote
 
 _TWO_PI = 2.0 * math.pi
@@ -189,8 +190,15 @@ def _split_pi(dtype):
 def _core(x, kappa, need_h=True):
     """``(F, h, log q, valid)`` for same-shape float arrays ``x`` and ``κ``.
 
-    ``F`` is the CDF with windings, ``h = (∂F/∂κ)/q(x)``, ``log q`` the log density.
+    ``F`` is the CDF with windings, ``h = (∂F/∂κ)/q(x)``, ``log q`` the log density.  Long
+    arrays in blocks: what is live at once is one block's temporaries.
     """
+    fn = functools.partial(_core_elementwise, need_h=need_h)
+    return elementwise_in_blocks(fn, (x, kappa), (0.0, 1.0))
+
+
+def _core_elementwise(x, kappa, need_h):
+    """:func:`_core` on arrays of any shape."""
     cfg = _cfg(x.dtype)
     pi_hi, pi_lo = _split_pi(x.dtype)
     valid = (kappa > 0) & jnp.isfinite(kappa) & jnp.isfinite(x)
