@@ -35,11 +35,12 @@ def true_indices(mask: Array, size: int) -> Array:
 
 
 def map_blocks(fn, args, fills, block: int, multiple: int):
-    """``fn(i, *chunks)`` over 1-D arrays ``args`` of one length, cut into the fewest equal blocks
-    of at most ``block`` elements, each a multiple of ``multiple`` long (the last padded with
-    ``fills``), evaluated one after another (``lax.map``; a single block directly, ``i = 0``).
-    ``fn`` returns a pytree of arrays of its block's length; the result is that pytree over the
-    whole length, padding removed.
+    """``fn(i, *chunks)`` over arrays ``args`` of one leading length, cut along their first axis
+    into the fewest equal blocks of at most ``block`` rows, each a multiple of ``multiple`` long
+    (the last padded with ``fills``; a fill ``None`` repeats the first row), evaluated one after
+    another (``lax.map``; a single block directly, ``i = 0``).  ``fn`` returns a pytree of arrays
+    whose first axis is its block's length; the result is that pytree over the whole length,
+    padding removed.
 
     Memory, not speed, is the point: a block's temporaries (e.g. ~3 bytes of counter-based random
     bits per byte drawn) are all that is live at once, and XLA still spreads each block's fused
@@ -57,15 +58,17 @@ def map_blocks(fn, args, fills, block: int, multiple: int):
     pad = blocks * n - size
 
     def cut(v, fill):
-        v = jnp.concatenate([v, jnp.full((pad,), fill, v.dtype)]) if pad else v
-        return v.reshape(blocks, n)
+        if pad:
+            tail = (pad, *v.shape[1:])
+            rows = jnp.broadcast_to(v[:1], tail) if fill is None else jnp.full(tail, fill, v.dtype)
+            v = jnp.concatenate([v, rows])
+        return v.reshape(blocks, n, *v.shape[1:])
 
     chunks = tuple(cut(v, fill) for v, fill in zip(args, fills, strict=True))
     if blocks == 1:
-        out = fn(jnp.int32(0), *(c[0] for c in chunks))
-    else:
-        out = jax.lax.map(lambda x: fn(x[0], *x[1]), (jnp.arange(blocks, dtype=jnp.int32), chunks))
-    return jax.tree.map(lambda v: v.reshape(-1)[:size], out)
+        return jax.tree.map(lambda v: v[:size], fn(jnp.int32(0), *(c[0] for c in chunks)))
+    out = jax.lax.map(lambda x: fn(x[0], *x[1]), (jnp.arange(blocks, dtype=jnp.int32), chunks))
+    return jax.tree.map(lambda v: v.reshape(-1, *v.shape[2:])[:size], out)
 
 
 def draw_in_blocks(draw, key, args, fills):
