@@ -89,8 +89,12 @@ class _Mixture(Distribution):
         """The component index of each draw (shape ``sample_shape + batch_shape``) and the key
         left for the values: one split, shared by ``_draw`` and ``sample_component``."""
         key_index, key_value = jax.random.split(key)
-        logits = jax.lax.stop_gradient(self.log_weights())
-        return jax.random.categorical(key_index, logits, shape=shape), key_value
+        # Inversion of the weights' CDF: one uniform per draw (Gumbel-max would take K).
+        weights = jax.nn.softmax(jax.lax.stop_gradient(self.log_weights()), axis=-1)
+        cdf = jnp.cumsum(weights[..., :-1], axis=-1)
+        u = jax.random.uniform(key_index, shape, weights.dtype)
+        index = jnp.sum(u[..., None] >= cdf, axis=-1, dtype=jnp.int32)
+        return index, key_value
 
     def sample_component(self, key: PRNGKey, sample_shape: Shape = ()) -> Array:
         """The component indices (int32, shape ``sample_shape + batch_shape``) of the draws that
