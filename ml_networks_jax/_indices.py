@@ -9,8 +9,8 @@ import jax.numpy as jnp
 from ml_networks_jax._types import Array
 
 #: Block length of :func:`map_blocks` for the samplers and special functions: 65,536 float32
-#: values (256 KiB) per array, within a core's L2 cache, yet enough for XLA to spread a fused loop
-#: over the cores.
+#: values (256 KiB) per array, so that a block's few dozen temporaries take a few MB, yet enough
+#: for XLA to spread a fused loop over the cores.
 BLOCK = 65536
 
 
