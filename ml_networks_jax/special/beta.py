@@ -54,9 +54,9 @@ forward-mode differentiation of them in float64:
 
 Performance: inputs are flattened and padded to a bucketed length (powers of two up to 4096,
 then multiples of 4096: similar shapes share a compilation), and cut into blocks of at most 65,536
-(``lax.map``: a block's intermediates stay in cache, while XLA still spreads each of its loops
-over the cores).  The shared quantities and the continued fraction run on the whole block.  The
-deep fraction and the expansions, which few elements need, run on those elements only
+(``lax.map``: only one block's intermediates are live at once, while XLA still spreads each of
+its loops over the cores).  The shared quantities and the continued fraction run on the whole
+block.  The deep fraction and the expansions, which few elements need, run on those elements only
 (:func:`_on_subset`: above 1024 elements gathered into buffers of 1/32 resp. 1/8 of the block,
 each evaluated under ``lax.cond`` only if it holds an element; not at all when none needs them).
 Under ``vmap`` the ``lax.cond`` becomes a select (every buffer evaluated): call the functions on
@@ -627,8 +627,9 @@ def _prepare(a, b, t):
 #: multiple of it, so that shapes of similar sizes share one compilation.
 _BUCKET = 4096
 #: Longer arrays are cut into equal blocks of at most this size, evaluated one after another
-#: (``lax.map``): a block's intermediates stay in cache, and XLA still spreads each of its fused
-#: loops over the cores (the tangent of 262,144 Student-t draws: 27 ms in blocks, 39 ms whole).
+#: (``lax.map``): only one block's intermediates are live at once, and XLA still spreads each of
+#: its fused loops over the cores (the ν-tangent of 262,144 Student-t draws: scratch memory 10.9
+#: against 35.8 MB, 26.6 against 31.1 ms whole; medians of 15, one process).
 _BLOCK = BLOCK
 
 
