@@ -105,13 +105,16 @@ def _event_tangent(dist: Distribution, ddist: Distribution, z: Array) -> Array:
 
 
 def _univariate_tangent(dist: Distribution, ddist: Distribution, z: Array) -> Array:
-    """``dz = -(∂F/∂θ · dθ) / q(z)``, the ratio given by the family (``_cdf_tangent``, which
-    computes it directly, without ``1/q`` or ``∂F/∂θ`` having to be representable on their own)
-    or by :func:`_tail_cdf_tangent`."""
-    cdf_tangent = getattr(dist, "_cdf_tangent", None)
-    if cdf_tangent is None:
-        return -_tail_cdf_tangent(dist, ddist, z)
-    return -cdf_tangent(ddist, z)
+    """``dz = -(∂F/∂θ · dθ) / q(z)``."""
+    return -cdf_tangent(dist, ddist, z)
+
+
+def cdf_tangent(dist: Distribution, ddist: Distribution, z: Array) -> Array:
+    """``(∂F/∂θ · dθ) / q(z)`` of a univariate family: the family's own ``_cdf_tangent`` (which
+    computes the ratio directly, without ``1/q`` or ``∂F/∂θ`` having to be representable on their
+    own) or :func:`_tail_cdf_tangent`."""
+    own = getattr(dist, "_cdf_tangent", None)
+    return _tail_cdf_tangent(dist, ddist, z) if own is None else own(ddist, z)
 
 
 def _tail_cdf_tangent(dist: Distribution, ddist: Distribution, z: Array) -> Array:

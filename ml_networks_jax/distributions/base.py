@@ -150,15 +150,21 @@ def inside_support(evaluate, method: str, x: Array, low: Array, high: Array) -> 
     point stands in elsewhere, so that no NaN reaches a gradient through the branch not taken, and
     the method's limits are returned there (``-inf`` density, CDF 0 below and 1 above)."""
     below, above = x <= low, x >= high
+    value = evaluate(method, interior_point(x, low, high))
+    at_low, at_high = _LIMITS[method]
+    return jnp.where(below, at_low, jnp.where(above, at_high, value))
+
+
+def interior_point(x: Array, low: Array, high: Array) -> Array:
+    """``x`` where it lies strictly inside ``(low, high)``, else a fixed interior point (the
+    midpoint, or 1 inside a finite end point, or 0)."""
     finite_low, finite_high = jnp.isfinite(low), jnp.isfinite(high)
     interior = jnp.where(
         finite_low & finite_high,
         0.5 * (low + high),
         jnp.where(finite_low, low + 1.0, jnp.where(finite_high, high - 1.0, 0.0)),
     )
-    value = evaluate(method, jnp.where(below | above, interior, x))
-    at_low, at_high = _LIMITS[method]
-    return jnp.where(below, at_low, jnp.where(above, at_high, value))
+    return jnp.where((x <= low) | (x >= high), interior, x)
 
 
 class Distribution:

@@ -32,6 +32,11 @@ class LocationScale(Distribution):
 
     _draw = _explicit  # identical draws for sample, rsample and rsample_implicit
 
+    def _cdf_tangent(self, ddist: LocationScale, z: Array) -> Array:
+        """``(∂F/∂θ · dθ) / q = -(dloc + u dscale)`` with ``u = (z - loc)/scale``: the tangent of
+        ``loc + scale * u``, with no CDF evaluated."""
+        return -(ddist.loc + self._std(z) * ddist.scale)
+
     def log_prob(self, x: ArrayLike) -> Array:
         return self._std_log_prob(self._std(x)) - jnp.log(self.scale)
 

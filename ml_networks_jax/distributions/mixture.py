@@ -11,10 +11,14 @@ both differentiable in the logits and, through each family's own CDF derivative,
 parameter. A draw picks a component index ``k ~ Categorical(w)`` and a value from component ``k``;
 its implicit gradient is the engine's (:mod:`ml_networks_jax.implicit`) applied to the mixture CDF:
 
-    dz = -(Σ_k F_k(z) dw_k + w_k ∂F_k/∂θ_k · dθ_k) / q(z),
+    dz = -(Σ_k F_k(z) dw_k + w_k ∂F_k/∂θ_k · dθ_k) / q(z)
+       = Σ_k π_k dz_k - (T/q) Σ_k ρ_k (dl_k - Σ_j w_j dl_j),
 
-taken through the smaller tail in log space (``log F = logsumexp_k(log w_k + log F_k)``), so draws
-in a far tail of the mixture keep finite, exact gradients.
+with ``π_k = w_k q_k(z) / q(z)`` the responsibilities, ``dz_k = -(∂F_k/∂θ_k · dθ_k) / q_k(z)``
+component k's own implicit tangent at ``z`` (``dloc + (z - loc)/scale · dscale`` for a
+location-scale family), ``dl`` the logits' tangent, and ``T`` the smaller tail of the mixture
+(``F``, or ``1 - F`` with the sign flipped) with ``ρ_k = w_k T_k / T``: all ratios formed in log
+space, so draws in a far tail of the mixture keep finite, exact gradients.
 
 Components with one event dim (``Independent(univariate, 1)``, diagonal, or a full-covariance
 ``MultivariateNormal``) use the distributional transform ``T_d(z) = F(z_d | z_<d) = Σ_k π_kd
@@ -44,12 +48,15 @@ from ml_networks_jax.distributions.base import (
     distribution,
     has_placeholder_leaves,
     inside_support,
+    interior_point,
+    is_zero_tangent,
     param,
 )
 from ml_networks_jax.distributions.independent import Independent
 from ml_networks_jax.distributions.multivariate_normal import MultivariateNormal, tril_solve
 from ml_networks_jax.distributions.normal import Normal
 from ml_networks_jax.distributions.von_mises import VonMises
+from ml_networks_jax.implicit import cdf_tangent
 
 
 class _Mixture(Distribution):
@@ -116,6 +123,37 @@ class _Mixture(Distribution):
     def log_survival(self, x: ArrayLike) -> Array:
         """``log(1 - F(x)) = logsumexp_k(log w_k + log(1 - F_k(x)))``."""
         return self._mix_log("log_survival", x)
+
+    def _stacked_tangents(self, ddist: _Mixture, x: Array) -> Array | None:
+        """Each component's ``(∂F_k/∂θ_k · dθ_k) / q_k(x[..., k])``, stacked on a trailing axis of
+        size K, or None when no component parameter moves."""
+        raise NotImplementedError
+
+    def _cdf_tangent(self, ddist: _Mixture, z: Array) -> Array:
+        """``(∂F/∂θ · dθ) / q(z)`` from the components' own ratios and the weights' term (the
+        module docstring's formula)."""
+        x = jnp.asarray(z, self.dtype)[..., None]
+        low, high = self._stacked_support()
+        x = jnp.broadcast_to(x, jnp.broadcast_shapes(x.shape, low.shape))
+        log_w = self.log_weights()
+        log_qk = inside_support(self._stacked, "log_prob", x, low, high)
+        log_q = jax.nn.logsumexp(log_w + log_qk, axis=-1, keepdims=True)
+        out = jnp.zeros(x.shape[:-1], self.dtype)
+        moving = self._stacked_tangents(ddist, interior_point(x, low, high))
+        if moving is not None:  # Σ_k π_k (∂F_k/∂θ_k · dθ_k) / q_k
+            out = out + jnp.sum(jnp.exp(log_w + log_qk - log_q) * moving, axis=-1)
+        if not is_zero_tangent(ddist.mixture_logits):  # Σ_k F_k dw_k / q via the smaller tail
+            log_fk = inside_support(self._stacked, "log_cdf", x, low, high)
+            log_sk = inside_support(self._stacked, "log_survival", x, low, high)
+            log_f = jax.nn.logsumexp(log_w + log_fk, axis=-1, keepdims=True)
+            log_s = jax.nn.logsumexp(log_w + log_sk, axis=-1, keepdims=True)
+            lower = jax.lax.stop_gradient(log_f <= log_s)
+            log_rho = log_w + jnp.where(lower, log_fk - log_f, log_sk - log_s)
+            dl = jnp.broadcast_to(ddist.mixture_logits, log_w.shape)
+            dl = dl - jnp.sum(jnp.exp(log_w) * dl, axis=-1, keepdims=True)  # = dw_k / w_k
+            ratio = jnp.exp(jnp.where(lower, log_f, log_s) - log_q) * jnp.where(lower, 1, -1)
+            out = out + (ratio * jnp.sum(jnp.exp(log_rho) * dl, axis=-1, keepdims=True))[..., 0]
+        return out
 
     def _weights_over_events(self) -> Array:
         """``w`` with the event dims appended, to weight per-component moments."""
@@ -215,6 +253,11 @@ class MixtureSameFamily(_Mixture):
         out = getattr(self.components, method)(*(() if x is None else (x,)))
         ones = (1,) * (1 + self.event_ndims)
         return jnp.broadcast_to(out, jnp.broadcast_shapes(out.shape, self.batch_shape + ones))
+
+    def _stacked_tangents(self, ddist: MixtureSameFamily, x: Array) -> Array | None:
+        if all(is_zero_tangent(t) for t in jax.tree.leaves(ddist.components)):
+            return None
+        return jnp.broadcast_to(cdf_tangent(self.components, ddist.components, x), x.shape)
 
     def _stacked_support(self) -> tuple[Array, Array]:
         shape = self.batch_shape + (self.num_components,)
@@ -449,6 +492,18 @@ class Mixture(_Mixture):
         outs = [getattr(c, method)(*a) for c, a in zip(self.components, args, strict=True)]
         shape = jnp.broadcast_shapes(self.batch_shape, *(o.shape for o in outs))
         return jnp.stack([jnp.broadcast_to(o, shape).astype(self.dtype) for o in outs], axis=-1)
+
+    def _stacked_tangents(self, ddist: Mixture, x: Array) -> Array | None:
+        def one(k: int) -> Array:
+            comp, dcomp = self.components[k], ddist.components[k]
+            if all(is_zero_tangent(t) for t in jax.tree.leaves(dcomp)):
+                return jnp.zeros(x.shape[:-1], self.dtype)
+            value = cdf_tangent(comp, dcomp, x[..., k])
+            return jnp.broadcast_to(value, x.shape[:-1]).astype(self.dtype)
+
+        if all(is_zero_tangent(t) for t in jax.tree.leaves(ddist.components)):
+            return None
+        return jnp.stack([one(k) for k in range(len(self.components))], axis=-1)
 
     def _stacked_support(self) -> tuple[Array, Array]:
         ends = [c.support() for c in self.components]
