@@ -5,12 +5,13 @@ K = 8 diagonal-Gaussian components (``Independent(Normal(loc, scale), 1)``), N =
 event sizes D = 1, 16, 128 (and ours with full-covariance components); the gradient of the sum of
 the draws in the logits, locs and scales (TFP differentiates its mixture draws in the component
 parameters and the logits). Jitted, float32, CPU unless JAX sees an accelerator; median of
-interleaved calls after a warm-up (``--quick``: fewer rounds), compile time of one fresh trace.
+interleaved calls after warm-up calls (sub-millisecond programs run slower in their first calls,
+while the allocator maps fresh pages), compile time of one fresh trace.
 The other peers have no pathwise mixture gradient (numpyro and distrax give the logits a silent
 zero, torch has no mixture rsample), so they are not timed.
 
     python -m benchmarks.mixture            # writes results/mixture.{md,json}
-    python -m benchmarks.mixture --quick    # 5 rounds (at D = 128: 2)
+    python -m benchmarks.mixture --quick    # 10 rounds (at D = 128: 5, TFP 2)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tqdm import tqdm
 from benchmarks.report import run_info, save_report
 
 K, N, SIZES = 8, 1024, (1, 16, 128)
+WARM_UP = 20  # calls of each library before the timed rounds, below the largest size
 
 
 def _ours(d: int):
@@ -99,6 +101,8 @@ def _measure(d: int, rounds: dict[str, int]) -> dict:
         out[name] = {"compile_s": time.perf_counter() - t0, "times": []}
         grads = jax.block_until_ready(compiled[name](*args, jax.random.key(1)))
         out[name]["finite"] = all(bool(np.isfinite(np.asarray(g)).all()) for g in grads)
+        for i in range(WARM_UP if d < SIZES[-1] else 0):  # first calls map fresh buffer pages
+            jax.block_until_ready(compiled[name](*args, jax.random.key(1000 + i)))
     for i in range(max(rounds.values())):
         for name, fn in compiled.items():
             if i < rounds[name]:
@@ -114,10 +118,10 @@ def _measure(d: int, rounds: dict[str, int]) -> dict:
 
 def _rounds(quick: bool) -> dict[int, dict[str, int]]:
     """Interleaved rounds per event size and library (TFP takes seconds per call at D = 128)."""
-    base, tfp128, full128 = (5, 2, 2) if quick else (20, 3, 5)
+    small, base, tfp128, full128 = (10, 5, 2, 2) if quick else (100, 20, 3, 5)
     out = {}
     for d in SIZES:
-        out[d] = {name: base for name in BUILDERS}
+        out[d] = {name: small if d < SIZES[-1] else base for name in BUILDERS}
         if d >= 128:
             out[d] |= {"tfp_jax": tfp128, "ml_networks_jax, full covariance": full128}
     return out
@@ -127,7 +131,7 @@ def report(res: dict) -> str:
     """``results/mixture.md`` from the JSON ``main`` writes."""
     ours, full, tfp = BUILDERS
     command, machine = res["command"], res["machine"]
-    big, base = res["rounds"][str(SIZES[-1])], res["rounds"][str(SIZES[0])][ours]
+    big, small = res["rounds"][str(SIZES[-1])], res["rounds"][str(SIZES[0])][ours]
     rows = [
         f"| {d} | {r[ours]['ms']:.2f} | {r[tfp]['ms']:.2f} | "
         f"**{r[tfp]['ms'] / r[ours]['ms']:.1f}** | "
@@ -141,8 +145,9 @@ def report(res: dict) -> str:
             "",
             f"`{command}`: K = {res['K']} diagonal-Gaussian components, N = {res['N']} "
             "draws, gradient of their sum in the logits, locs and scales; jitted, float32, "
-            f"median of {base} interleaved calls (at event size {SIZES[-1]}: TFP "
-            f"{big['tfp_jax']}, full covariance {big[full]}). TFP: "
+            f"median of {small} interleaved calls after {res.get('warm_up', 0)} warm-up calls "
+            f"(at event size {SIZES[-1]}: {big[ours]}, TFP {big['tfp_jax']}, full covariance "
+            f"{big[full]}, no warm-up). TFP: "
             "`MixtureSameFamily(reparameterize=True)`. × TFP: TFP's time over ours (> 1: "
             "ml_networks_jax is faster). Last column: ours with full-covariance "
             "`MultivariateNormal` components (no peer has their gradient).",
@@ -165,6 +170,7 @@ def main(quick: bool = False, command: str | None = None) -> None:
         "K": K,
         "N": N,
         "rounds": rounds,
+        "warm_up": WARM_UP,
         "results": results,
     }
     save_report("mixture", res, report)
