@@ -136,7 +136,8 @@ def write_family(family: str, res: dict) -> None:
     lines += [
         f"`{res['command']}`, {res['date']}. Each library's own reparameterized draw plus the "
         f"gradient of the draws in the named parameter, float32, jitted (torch: eager, "
-        f"{res['threads']} threads); median of interleaved calls, compile time best of "
+        f"{res['threads']} threads); median of interleaved calls after "
+        "untimed warm-up rounds, compile time best of "
         f"{res['compiles']} fresh trace(s). M samples/s counts scalars drawn. `—`: the library "
         "lacks the family; `none`: "
         "it draws but gives no gradient. Non-finite dz/dθ: share of the N gradients that are "

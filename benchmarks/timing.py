@@ -14,6 +14,9 @@ from benchmarks.peers import make_grad
 
 # A library whose calls have taken this many seconds in all stops after MIN_CALLS calls.
 BUDGET_S, MIN_CALLS = 20.0, 5
+# Untimed interleaved calls before the timed rounds (at most WARM_UP_S seconds per library): on
+# this CPU the first calls after compiling run up to 2x slower, for every library.
+WARM_UP, WARM_UP_S = 5, 2.0
 
 
 def _error(e: Exception) -> str:
@@ -125,6 +128,7 @@ def speed(
             "compile_s": compile_s[lib],
             "checks": _checks(case, params, z, g),
         }
+    _interleaved(calls, WARM_UP, f"{case.key}: warm-up", WARM_UP_S, 1)
     seconds = _interleaved(calls, repeats, f"{case.key}: speed", BUDGET_S, MIN_CALLS)
     for lib, s in seconds.items():
         out[lib]["seconds"] = s
