@@ -85,12 +85,15 @@ class _Mixture(Distribution):
         logits = jnp.broadcast_to(self.mixture_logits, self.batch_shape + (self.num_components,))
         return jax.nn.log_softmax(logits.astype(self.dtype), axis=-1)
 
+    def _component_logs(self, method: str, x: Array) -> Array:
+        """``component_k.method(x[..., k])`` (``log_prob``, ``log_cdf`` or ``log_survival``) with
+        the limits outside each support (:func:`inside_support`): shape ``(..., K)``."""
+        return inside_support(self._stacked, method, x, *self._stacked_support())
+
     def _mix_log(self, method: str, x: ArrayLike) -> Array:
-        """``logsumexp_k(log w_k + component_k.method(x))`` (``log_prob``, ``log_cdf`` or
-        ``log_survival``; univariate components, see :func:`inside_support`)."""
+        """``logsumexp_k(log w_k + component_k.method(x))`` (univariate components)."""
         x = jnp.asarray(x, self.dtype)[..., None]
-        value = inside_support(self._stacked, method, x, *self._stacked_support())
-        return jax.nn.logsumexp(self.log_weights() + value, axis=-1)
+        return jax.nn.logsumexp(self.log_weights() + self._component_logs(method, x), axis=-1)
 
     def _draw_index(self, key: PRNGKey, shape: tuple[int, ...]) -> tuple[Array, PRNGKey]:
         """The component index of each draw (shape ``sample_shape + batch_shape``) and the key
@@ -136,15 +139,15 @@ class _Mixture(Distribution):
         low, high = self._stacked_support()
         x = jnp.broadcast_to(x, jnp.broadcast_shapes(x.shape, low.shape))
         log_w = self.log_weights()
-        log_qk = inside_support(self._stacked, "log_prob", x, low, high)
+        log_qk = self._component_logs("log_prob", x)
         log_q = jax.nn.logsumexp(log_w + log_qk, axis=-1, keepdims=True)
         out = jnp.zeros(x.shape[:-1], self.dtype)
         moving = self._stacked_tangents(ddist, interior_point(x, low, high))
         if moving is not None:  # Σ_k π_k (∂F_k/∂θ_k · dθ_k) / q_k
             out = out + jnp.sum(jnp.exp(log_w + log_qk - log_q) * moving, axis=-1)
         if not is_zero_tangent(ddist.mixture_logits):  # Σ_k F_k dw_k / q via the smaller tail
-            log_fk = inside_support(self._stacked, "log_cdf", x, low, high)
-            log_sk = inside_support(self._stacked, "log_survival", x, low, high)
+            log_fk = self._component_logs("log_cdf", x)
+            log_sk = self._component_logs("log_survival", x)
             log_f = jax.nn.logsumexp(log_w + log_fk, axis=-1, keepdims=True)
             log_s = jax.nn.logsumexp(log_w + log_sk, axis=-1, keepdims=True)
             lower = jax.lax.stop_gradient(log_f <= log_s)
