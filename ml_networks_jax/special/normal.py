@@ -40,7 +40,7 @@ both pieces are of this form and nothing large cancels:
 ``T_0`` is the Mills ratio ``R(p) = Φ(-p)/φ(p) = √(π/2) erfcx(p/√2)``; ``T_1 = 1 - p R`` and
 ``T_2 = T_0 - p T_1`` (integration by parts). For ``p >= 3`` these two cancel, and the continued
 fraction ``R = 1/(p + D₁)``, ``D_n = n/(p + D_{n+1})`` (Laplace; evaluated backwards with a fixed
-depth) gives them without cancellation: ``T_1 = R D₁``, ``T_2 = R D₁ D₂``.
+depth) gives them without cancellation, ``R`` itself included: ``T_1 = R D₁``, ``T_2 = R D₁ D₂``.
 
 References:
     M. Abramowitz and I. Stegun, "Handbook of Mathematical Functions", 26.2.14 (continued fraction).
@@ -86,22 +86,11 @@ def _gl_points(dtype) -> int:
     return 14 if _is64(dtype) else 8
 
 
-@jax.custom_jvp
-def _mills4(p):
-    """``(T_0, T_1, T_2, T_3)(p)`` for ``p >= 0`` (``p = ∞`` gives zeros); see the module doc.
-
-    Differentiated by ``dT_k/dp = -T_{k+1}`` (``T_4 = 3 T_2 - p T_3``), not through ``erfcx``,
-    whose autodiff derivative ``2x erfcx(x) - 2/√π`` loses ``x²`` ulps.
-    """
-    t0 = _SQRT_HALF_PI * jsp.erfcx(p * _SQRT_HALF)
-    small = p < _P_CF
-    t1_small = 1.0 - p * t0
-    t2_small = t0 - p * t1_small
-    t3_small = 2.0 * t1_small - p * t2_small
-    pc = jnp.where(small | ~jnp.isfinite(p), _P_CF, p)
-
-    # D_k = k / (p + D_{k+1}), k = n, ..., 1, unrolled (XLA fuses it into one elementwise
-    # kernel); D₃ and D₂ are kept on the way.
+def _fraction(p):
+    """``(p_c, D₁, D₂, D₃)`` of Laplace's continued fraction ``D_n = n/(p_c + D_{n+1})``, evaluated
+    backwards from a fixed depth at ``p_c = p`` for finite ``p >= _P_CF`` and at ``p_c = _P_CF``
+    elsewhere (where it is not used). Unrolled: XLA fuses it into one elementwise kernel."""
+    pc = jnp.where((p < _P_CF) | ~jnp.isfinite(p), _P_CF, p)
     d = jnp.zeros_like(pc)
     d2 = d3 = d
     for k in range(_cf_depth(p.dtype), 0, -1):
@@ -110,7 +99,35 @@ def _mills4(p):
             d3 = d
         elif k == 2:
             d2 = d
-    d1 = d
+    return pc, d, d2, d3
+
+
+def _mills_ratio(p, fraction=None):
+    """``R(p) = Φ(-p)/φ(p)`` for ``p >= 0`` (``R(∞) = 0``): ``√(π/2) erfcx(p/√2)`` below
+    ``_P_CF``, ``1/(p + D₁)`` from there on. (``jax.scipy.special.erfcx`` computes
+    ``exp(x²) erfc(x)`` up to ``x ≈ 9.4`` in float32, and ``erfc`` flushes to 0 from
+    ``x ≈ 9.19``: the fraction never meets that.)"""
+    pc, d1, _, _ = _fraction(p) if fraction is None else fraction
+    small = p < _P_CF
+    direct = _SQRT_HALF_PI * jsp.erfcx(jnp.where(small, p, 0.0) * _SQRT_HALF)
+    far = jnp.where(jnp.isfinite(p), 1.0 / (pc + d1), jnp.where(p > 0, 0.0, p))
+    return jnp.where(small, direct, far)
+
+
+@jax.custom_jvp
+def _mills4(p):
+    """``(T_0, T_1, T_2, T_3)(p)`` for ``p >= 0`` (``p = ∞`` gives zeros); see the module doc.
+
+    Differentiated by ``dT_k/dp = -T_{k+1}`` (``T_4 = 3 T_2 - p T_3``), not through ``erfcx``,
+    whose autodiff derivative ``2x erfcx(x) - 2/√π`` loses ``x²`` ulps.
+    """
+    fraction = _fraction(p)
+    _, d1, d2, d3 = fraction
+    t0 = _mills_ratio(p, fraction)
+    small = p < _P_CF
+    t1_small = 1.0 - p * t0
+    t2_small = t0 - p * t1_small
+    t3_small = 2.0 * t1_small - p * t2_small
     t1 = jnp.where(small, t1_small, t0 * d1)
     t2 = jnp.where(small, t2_small, t1 * d2)
     t3 = jnp.where(small, t3_small, t2 * d3)
@@ -219,15 +236,14 @@ def _exp_neg_half_square(x):
 
 def _ndtr_lower(x):
     """``Φ(-|x|) = R(|x|) φ(x)``, relative accuracy of a few ulps."""
-    t0 = _SQRT_HALF_PI * jsp.erfcx(jnp.abs(x) * _SQRT_HALF)
-    return t0 * _exp_neg_half_square(x) * (1.0 / math.sqrt(2.0 * math.pi))
+    return _mills_ratio(jnp.abs(x)) * _exp_neg_half_square(x) * (1.0 / math.sqrt(2.0 * math.pi))
 
 
 @jax.jit
 def _log_ndtr_impl(x):
     """``(log Φ(x), log φ(x) - log Φ(x))``."""
     neg = x < 0
-    t0 = _SQRT_HALF_PI * jsp.erfcx(jnp.abs(x) * _SQRT_HALF)  # R(|x|) = Φ(-|x|)/φ(x)
+    t0 = _mills_ratio(jnp.abs(x))  # R(|x|) = Φ(-|x|)/φ(x)
     log_t0 = jnp.log(t0)
     lower = log_t0 + _log_pdf(x)  # log Φ(-|x|)
     lower = jnp.where(jnp.isneginf(x), -jnp.inf, lower)
