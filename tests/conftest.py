@@ -28,3 +28,13 @@ full_only = pytest.mark.skipif(not FULL, reason="compile-heavy: MNJ_FULL=1 (make
 @pytest.fixture
 def key():
     return jax.random.key(0)
+
+
+#: The longest tests (whole programs in a process of their own, the README's code): collected
+#: first, so that pytest-xdist's workers start on them instead of one worker ending the run alone
+#: on one of them while the other has nothing left to take.
+_LONGEST = ("test_notebooks.py::", "test_multidevice.py::", "test_docs.py::test_readme")
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: not any(name in item.nodeid for name in _LONGEST))
