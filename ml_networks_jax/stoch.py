@@ -37,6 +37,7 @@ import numpy as np
 from ml_networks_jax._types import Array, ArrayLike
 from ml_networks_jax.distributions.base import (
     Distribution,
+    expect_distribution,
     has_placeholder_leaves,
     is_static,
     register_restoring,
@@ -421,8 +422,7 @@ class DistributionStoch(StochState):
     _shape_type = namedtuple("DistributionShape", ["dist", "stoch"])
 
     def __post_init__(self) -> None:
-        if not isinstance(self.dist, Distribution):
-            raise TypeError(f"DistributionStoch: dist must be a distribution, got {self.dist!r}.")
+        expect_distribution(self.dist, "DistributionStoch: dist")
         if has_placeholder_leaves((self.dist, self.stoch)):
             return
         full, st = self.dist.batch_shape + self.dist.event_shape, jnp.shape(self.stoch)
