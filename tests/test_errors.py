@@ -401,3 +401,42 @@ def test_head_keys():
     assert jax.eval_shape(per_row, x, jax.random.split(KEY, 4)).shape == (4, 3)
     with pytest.raises(TypeError, match=r"^head: x must be a floating array .* got list"):
         mnj.head([[0.0, 1.0]], KEY, "normal")
+
+
+# ---- printing ---------------------------------------------------------------------------------
+
+
+def test_repr_summarizes_leaves():
+    assert repr(mnj.Gamma(_ones(3), 2.0)) == f"Gamma(concentration={F}[3], rate={F}[])"
+    d = mnj.Independent(mnj.Normal(0 * _ones(32, 4), 1.0), 1)
+    assert repr(d) == (
+        f"Independent(base=Normal(loc={F}[32,4], scale={F}[]), reinterpreted_batch_ndims=1)"
+    )
+    m = FAMILIES["Mixture"]()
+    assert repr(m) == (
+        f"Mixture(mixture_logits={F}[3,2], components=(Normal(loc={F}[], scale={F}[]), "
+        f"Gamma(concentration={F}[], rate={F}[])))"
+    )
+
+
+@families
+def test_repr_never_raises_for_any_leaf(name):
+    d = FAMILIES[name]()
+    cls = type(d).__name__
+    treedef = jax.tree.structure(d)
+    seen = []
+    jax.eval_shape(lambda d: seen.append(repr(d)) or 0.0, d)  # tracers
+    variants = {
+        "arrays": d,
+        "shapes (tuples)": jax.tree.map(jnp.shape, d),
+        "None": jax.tree.map(lambda _: None, d),
+        "ShapeDtypeStruct": jax.eval_shape(lambda: d),
+        "Python scalars": jax.tree.map(lambda _: 1.5, d),
+        "placeholders": treedef.unflatten([object()] * treedef.num_leaves),
+        "tracers": seen[0],
+    }
+    for what, value in variants.items():
+        text = value if isinstance(value, str) else repr(value)
+        assert text.startswith(f"{cls}(") and len(text) < 300, (what, text)
+    assert "f32[3]" in repr(jax.tree.map(lambda p: jnp.zeros(3, jnp.float32), d))
+    assert "(3," in repr(jax.tree.map(jnp.shape, d))

@@ -29,7 +29,8 @@ constructors take real numbers and float arrays only (:func:`as_float_param`); a
 end with ``event_shape`` or does not broadcast with ``batch_shape + event_shape``, and its
 sampling methods (``sample``, ``rsample``, ``rsample_implicit``, ``sample_and_log_prob``), which
 refuse anything but one PRNG key and turn ``sample_shape`` into a tuple of ints. The checks read
-shapes and dtypes only, so they cost nothing in compiled code and work on tracers.
+shapes and dtypes only, so they cost nothing in compiled code and work on tracers. Reprs summarize
+leaves (``Gamma(concentration=f32[3], rate=f32[])``, :func:`short_repr`).
 """
 
 from __future__ import annotations
@@ -171,7 +172,9 @@ def short_repr(obj: Any) -> str:
     functions their name; anything else its type.
 
     Example:
-        >>> import jax.numpy as jnp
+        >>> import jax.numpy as jnp, ml_networks_jax as mnj
+        >>> mnj.Gamma(jnp.ones(3), 2.0)
+        Gamma(concentration=f32[3], rate=f32[])
         >>> short_repr({"loc": jnp.zeros((32, 4)), "n": 3})
         "{'loc': f32[32,4], 'n': 3}"
     """
@@ -463,10 +466,7 @@ class Distribution:
         return [jnp.broadcast_to(p, self.batch_shape) for p in params]
 
     def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(batch_shape={self.batch_shape}, "
-            f"event_shape={self.event_shape}, dtype={jnp.dtype(self.dtype).name})"
-        )
+        return short_repr(self)
 
     # ---- sampling --------------------------------------------------------------------------
 
