@@ -54,7 +54,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey
-from ml_networks_jax.distributions.base import Distribution
+from ml_networks_jax.distributions.base import Distribution, check_key, describe
 from ml_networks_jax.distributions.bernoulli import Bernoulli, relaxed_bernoulli
 from ml_networks_jax.distributions.beta import Beta
 from ml_networks_jax.distributions.categorical import (
@@ -184,7 +184,7 @@ def _check_options(dist: str, n_groups: Any, spherical, relaxed, min_std, max_st
 
 def _check(x: Any, key: Any, dist: str, n_groups: int, inv_tmp, deterministic) -> None:
     if not hasattr(x, "shape") or len(x.shape) < 1 or not jnp.issubdtype(x.dtype, jnp.floating):
-        raise TypeError("head: x must be a floating array of shape (*B, F).")
+        raise TypeError(f"head: x must be a floating array of shape (*B, F), got {describe(x)}.")
     features = x.shape[-1]
     if dist in _GROUPED and (features == 0 or features % n_groups):
         raise ValueError(
@@ -208,6 +208,9 @@ def _check(x: Any, key: Any, dist: str, n_groups: int, inv_tmp, deterministic) -
         )
     if key is None and not deterministic:
         raise ValueError("head: a PRNG key is needed unless deterministic=True.")
+    if key is not None:
+        hint = "head draws every row from one key: pass one key, or jax.vmap head over the keys"
+        check_key(key, "head", hint)
 
 
 def head(

@@ -37,10 +37,12 @@ import numpy as np
 from ml_networks_jax._types import Array, ArrayLike
 from ml_networks_jax.distributions.base import (
     Distribution,
+    expect_distribution,
     has_placeholder_leaves,
     is_static,
     register_restoring,
     restore,
+    short_repr,
     static_field,
 )
 from ml_networks_jax.distributions.bernoulli import Bernoulli
@@ -54,7 +56,7 @@ from ml_networks_jax.distributions.normal import Normal
 def _state(cls: type) -> type:
     """A frozen dataclass pytree; the constructor (with its shape checks) runs only when called
     directly, never when JAX rebuilds the tree (``tree.map``, shardings, ``vmap`` axes)."""
-    return register_restoring(dataclasses.dataclass(frozen=True, eq=False)(cls))
+    return register_restoring(dataclasses.dataclass(frozen=True, eq=False, repr=False)(cls))
 
 
 def _axis(axis: int, ndim: int, what: str) -> int:
@@ -152,6 +154,11 @@ class StochState:
         return self._shape_type(
             **{f.name: tuple(jnp.shape(getattr(self, f.name))) for f in self._data_fields()}
         )
+
+    def __repr__(self) -> str:
+        """Fields summarized, ``NormalStoch(mean=f32[32,4], std=f32[32,4], stoch=f32[32,4])``
+        (:func:`~ml_networks_jax.distributions.base.short_repr`): never the arrays' values."""
+        return short_repr(self)
 
     @classmethod
     def _data_fields(cls) -> list[dataclasses.Field]:
@@ -314,7 +321,7 @@ class NormalStoch(StochState):
         return Normal(self.mean, self.std)
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class _GroupedStoch(StochState):
     """Shared by the categorical and Bernoulli states: ``(*B, G, K)`` parameters, flat stoch,
     optionally as ``spherical`` codes ``(2b - 1) · _code_scale(K)``."""
@@ -421,8 +428,7 @@ class DistributionStoch(StochState):
     _shape_type = namedtuple("DistributionShape", ["dist", "stoch"])
 
     def __post_init__(self) -> None:
-        if not isinstance(self.dist, Distribution):
-            raise TypeError(f"DistributionStoch: dist must be a distribution, got {self.dist!r}.")
+        expect_distribution(self.dist, "DistributionStoch: dist")
         if has_placeholder_leaves((self.dist, self.stoch)):
             return
         full, st = self.dist.batch_shape + self.dist.event_shape, jnp.shape(self.stoch)

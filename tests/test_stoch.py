@@ -347,3 +347,34 @@ def test_kl_between_a_state_and_a_distribution():
     np.testing.assert_allclose(
         mnj.kl_divergence(state, prior), mnj.kl_divergence(state.get_distribution(), prior)
     )
+
+
+def test_repr_summarizes_the_fields():
+    s = mnj.NormalStoch(jnp.zeros((32, 4)), jnp.ones((32, 4)), jnp.zeros((32, 4)))
+    assert repr(s) == "NormalStoch(mean=f32[32,4], std=f32[32,4], stoch=f32[32,4])"
+    want = (
+        "CategoricalStoch(logits=f32[2,3,4], probs=f32[2,3,4], stoch=f32[2,12], spherical=False, "
+        "relaxed=None)"
+    )
+    assert repr(STATES["categorical"]()) == want
+    gamma = "DistributionStoch(dist=Gamma(concentration=f32[2,3], rate=f32[2,3]), stoch=f32[2,3])"
+    assert repr(STATES["gamma"]()) == gamma
+
+
+@pytest.mark.parametrize("kind", list(STATES))
+def test_repr_never_raises_for_any_leaf(kind):
+    state = STATES[kind]()
+    treedef = jax.tree.structure(state)
+    seen = []
+    jax.eval_shape(lambda s: seen.append(repr(s)) or 0.0, state)  # tracers
+    variants = {
+        "shapes (tuples)": jax.tree.map(jnp.shape, state),
+        "None": jax.tree.map(lambda _: None, state),
+        "ShapeDtypeStruct": jax.eval_shape(lambda: state),
+        "Python scalars": jax.tree.map(lambda _: 0.5, state),
+        "placeholders": treedef.unflatten([object()] * treedef.num_leaves),
+    }
+    texts = [seen[0], repr(state)] + [repr(v) for v in variants.values()]
+    for text in texts:
+        assert text.startswith(type(state).__name__ + "(") and len(text) < 250, text
+    assert seen[0] == repr(state)  # a tracer shows as the array it stands for

@@ -21,12 +21,27 @@ A subclass provides
 * the moments it has in closed form.
 
 Samples have shape ``sample_shape + batch_shape + event_shape`` (the torch/TFP convention).
+
+Bad input gets a clear error at the boundary, before JAX sees it, from checks written once here:
+constructors take real numbers and float arrays only (:func:`as_float_param`); and
+``Distribution.__init_subclass__`` wraps each family's own public value methods (``log_prob``,
+``prob``, ``cdf``, ``log_cdf``, ``log_survival``, ``icdf``), which refuse a value that does not
+end with ``event_shape`` or does not broadcast with ``batch_shape + event_shape``, and its
+sampling methods (``sample``, ``rsample``, ``rsample_implicit``, ``sample_and_log_prob``), which
+refuse anything but one PRNG key and turn ``sample_shape`` into a tuple of ints. The checks read
+shapes and dtypes only, so they cost nothing in compiled code and work on tracers. Reprs summarize
+leaves (``Gamma(concentration=f32[3], rate=f32[])``, :func:`short_repr`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import math
+import operator
+import re
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import jax
@@ -94,26 +109,34 @@ def register_restoring(cls: type) -> type:
     return cls
 
 
-def as_float_param(value: Any, name: str) -> Any:
-    """Convert Python/NumPy numbers to a JAX float array; reject non-float arrays.
+def as_float_param(value: Any, name: str, owner: str | None = None) -> Any:
+    """Parameter ``name`` of ``owner`` as a JAX float array.
 
-    Anything without a dtype (tracers have one; pytree placeholders used by JAX transformations do
-    not) is passed through untouched, so this is safe inside tree unflattening.
+    Python and NumPy numbers (integers too) become float arrays; float arrays, tracers and
+    ``jax.ShapeDtypeStruct`` pass through. Anything else raises a ``TypeError`` naming ``owner``,
+    ``name`` and what came: ``None``, strings, bools, complex or integer JAX arrays, a
+    distribution, any other object. Only types and dtypes are read, never values.
     """
-    if isinstance(value, (int, float, list, tuple)):
-        value = np.asarray(value)
-        if not np.issubdtype(value.dtype, np.floating):
-            value = value.astype(float)
+    where = f"{owner}: {name}" if owner else name
+    if hasattr(value, "__jax_array__"):
+        value = jnp.asarray(value)
+    if isinstance(value, (int, float, list, tuple)) and not isinstance(value, bool):
+        array = np.asarray(value)
+        if array.dtype.kind not in "iuf":
+            raise TypeError(
+                f"{where} must be a real number or a float array, got {describe(value)}."
+            )
+        array = array if array.dtype.kind == "f" else array.astype(float)
         # Python numbers stay weakly typed, so they adopt the dtype of the arrays they meet.
-        return jnp.asarray(value.item()) if value.ndim == 0 else jnp.asarray(value)
-    dtype = getattr(value, "dtype", None)
-    if dtype is None:
-        return value
-    if not jnp.issubdtype(dtype, jnp.floating):
-        if isinstance(value, np.ndarray) and np.issubdtype(dtype, np.integer):
-            return jnp.asarray(value, dtype=jnp.result_type(float))
-        raise TypeError(f"{name} must have a floating dtype, got {dtype}.")
-    return jnp.asarray(value) if isinstance(value, (np.ndarray, np.generic)) else value
+        return jnp.asarray(array.item()) if array.ndim == 0 else jnp.asarray(array)
+    if not isinstance(value, (jax.Array, np.ndarray, np.generic, jax.ShapeDtypeStruct)):
+        raise TypeError(f"{where} must be a real number or a float array, got {describe(value)}.")
+    numpy = isinstance(value, (np.ndarray, np.generic))
+    if jnp.issubdtype(value.dtype, jnp.floating):
+        return jnp.asarray(value) if numpy else value
+    if numpy and value.dtype.kind in "iu":
+        return jnp.asarray(value, dtype=jnp.result_type(float))
+    raise TypeError(f"{where} must have a real floating dtype, got {value.dtype}.")
 
 
 def is_zero_tangent(tangent: Any) -> bool:
@@ -133,6 +156,198 @@ def has_placeholder_leaves(tree: Any) -> bool:
     """True while a JAX transformation rebuilds a pytree with non-array leaves (constructors then
     skip their shape checks)."""
     return any(not hasattr(leaf, "shape") for leaf in jax.tree.leaves(tree))
+
+
+# ---- the boundary: what callers hand in, checked before JAX sees it --------------------------
+
+_DTYPE_PREFIX = {"bfloat": "bf", "float": "f", "int": "i", "uint": "u", "complex": "c"}
+
+
+def short_repr(obj: Any) -> str:
+    """A one-line summary of a distribution, a state or any pytree leaf; it never raises.
+
+    Arrays, tracers and ``jax.ShapeDtypeStruct`` show their dtype and shape, ``f32[32,4]`` (as
+    equinox's ``tree_pformat`` does); dataclasses (distributions, states) and named tuples their
+    fields; tuples, lists and dicts their items; numbers, strings and ``None`` themselves;
+    functions their name; anything else its type.
+
+    Example:
+        >>> import jax.numpy as jnp, ml_networks_jax as mnj
+        >>> mnj.Gamma(jnp.ones(3), 2.0)
+        Gamma(concentration=f32[3], rate=f32[])
+        >>> short_repr({"loc": jnp.zeros((32, 4)), "n": 3})
+        "{'loc': f32[32,4], 'n': 3}"
+    """
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        items = [
+            f"{f.name}={short_repr(getattr(obj, f.name, '?'))}" for f in dataclasses.fields(obj)
+        ]
+        return f"{type(obj).__name__}({', '.join(items)})"
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+        items = [f"{n}={short_repr(v)}" for n, v in zip(obj._fields, obj, strict=False)]
+        return f"{type(obj).__name__}({', '.join(items)})"
+    if isinstance(obj, (tuple, list)):
+        items = ", ".join(map(short_repr, obj))
+        return f"[{items}]" if isinstance(obj, list) else f"({items}{',' * (len(obj) == 1)})"
+    if isinstance(obj, dict):
+        return "{" + ", ".join(f"{k!r}: {short_repr(v)}" for k, v in obj.items()) + "}"
+    if obj is None or isinstance(obj, (bool, int, float, complex, str)):
+        return repr(obj)
+    try:
+        dims = ",".join(str(n) for n in obj.shape)
+        dtype = str(getattr(obj.dtype, "name", obj.dtype))
+    except Exception:  # not an array (no shape or dtype), or a placeholder whose attributes raise
+        return (
+            getattr(obj, "__qualname__", type(obj).__name__)
+            if callable(obj)
+            else type(obj).__name__
+        )
+    short = re.fullmatch(r"(bfloat|float|uint|int|complex)([1-9]\d*)", dtype)
+    return f"{_DTYPE_PREFIX[short[1]] + short[2] if short else dtype}[{dims}]"
+
+
+def qualified_name(cls: type) -> str:
+    """``module.Class``: errors name classes with their module, so that two libraries' ``Gamma``
+    are told apart."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def describe(value: Any) -> str:
+    """How an error message names what it got: a number, string, tuple or list with its type and
+    value, an array as dtype and shape, any other object as its class with its module."""
+    if value is None:
+        return "None"
+    if isinstance(value, (bool, int, float, complex, str, tuple, list)):
+        return f"{type(value).__name__} {short_repr(value)}"
+    if isinstance(value, (jax.Array, np.ndarray, np.generic, jax.ShapeDtypeStruct)):
+        return f"an array {short_repr(value)}"
+    return qualified_name(type(value))
+
+
+def check_key(key: Any, where: str, batch_hint: str = "") -> None:
+    """Raise unless ``key`` is one PRNG key: a typed key (``jax.random.key(seed)``, shape ``()``)
+    or a legacy ``uint32`` key (``jax.random.PRNGKey(seed)``, shape ``(2,)``). Integers (seeds)
+    raise a ``TypeError``, batches of keys a ``ValueError`` saying what to do (``batch_hint``).
+    Only the dtype and the shape are read, so tracers under ``jit`` and ``vmap`` are checked too.
+    """
+    dtype, shape = getattr(key, "dtype", None), getattr(key, "shape", None)
+    if dtype is not None and shape is not None:
+        shape = tuple(shape)
+        if jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+            batch = shape
+        else:
+            batch = shape[:-1] if dtype == np.uint32 and shape else None
+        if batch == ():
+            return
+        if batch is not None:
+            hint = batch_hint or (
+                "pass one key (sample_shape sets the number of draws), or map over the keys "
+                "with jax.vmap"
+            )
+            raise ValueError(
+                f"{where}: key must be a single PRNG key, got a batch of keys of shape {batch}; "
+                f"{hint}."
+            )
+    seed = isinstance(key, (int, np.integer)) and not isinstance(key, bool)
+    seed = seed or shape == () and jnp.issubdtype(dtype, jnp.integer)
+    raise TypeError(
+        f"{where}: key must be a PRNG key, jax.random.key(seed) (or the legacy "
+        f"jax.random.PRNGKey(seed)), got {describe(key)}"
+        + (": a seed, not a key." if seed else ".")
+    )
+
+
+def as_sample_shape(sample_shape: Any, where: str) -> tuple[int, ...]:
+    """``sample_shape`` as a tuple of non-negative ints: an int or a sequence of ints, NumPy
+    integers and concrete integer JAX scalars included; not bools, floats or traced values (a
+    shape is static)."""
+    if isinstance(sample_shape, (tuple, list, range)) or getattr(sample_shape, "ndim", 0) == 1:
+        dims = tuple(sample_shape)
+    else:
+        dims = (sample_shape,)
+    shape = []
+    for d in dims:
+        integer = jnp.issubdtype(d.dtype, jnp.integer) if hasattr(d, "dtype") else True
+        try:
+            shape.append(operator.index(d) if integer and not isinstance(d, bool) else None)
+        except jax.errors.TracerIntegerConversionError:
+            raise TypeError(
+                f"{where}: sample_shape must be static, got {describe(sample_shape)}: a traced "
+                "value cannot set a shape (under jit, make it a static argument)."
+            ) from None
+        except TypeError:  # not an integer
+            shape.append(None)
+    if None in shape:
+        raise TypeError(
+            f"{where}: sample_shape must be an int or a tuple of ints, "
+            f"got {describe(sample_shape)}."
+        )
+    if any(n < 0 for n in shape):
+        raise ValueError(f"{where}: sample_shape must have sizes >= 0, got {tuple(shape)}.")
+    return tuple(shape)
+
+
+def _check_value(dist: Distribution, where: str, name: str, x: Any) -> None:
+    """A ``ValueError`` naming ``where`` unless ``x`` can be a value of ``dist``: it ends with
+    ``event_shape`` and broadcasts with ``batch_shape + event_shape`` (so ``sample_shape +
+    batch_shape + event_shape`` and shapes with fewer leading dims pass). Shapes only."""
+    try:
+        shape = tuple(np.shape(x))
+    except TypeError:  # e.g. a list of tracers: its shape is left to the method
+        return
+    if has_placeholder_leaves(dist):
+        return
+    batch, event = dist.batch_shape, dist.event_shape
+    expected = (
+        f"values have shape sample_shape + batch_shape + event_shape = sample_shape + {batch} + "
+        f"{event}, or fewer leading dims that broadcast"
+    )
+    if len(shape) < len(event) or shape[len(shape) - len(event) :] != event:
+        raise ValueError(
+            f"{where}: {name} of shape {shape} must end with event_shape {event}; {expected}."
+        )
+    try:
+        np.broadcast_shapes(shape, batch + event)
+    except ValueError:
+        raise ValueError(
+            f"{where}: {name} of shape {shape} does not broadcast with batch_shape + event_shape "
+            f"= {batch} + {event}; {expected}."
+        ) from None
+
+
+def _checks_value(method: Callable) -> Callable:
+    """``method(self, x)`` (``log_prob``, ``cdf``, ...) after the shape check of ``x``."""
+    name = list(inspect.signature(method).parameters)[1]
+
+    @functools.wraps(method)
+    def checked(self: Distribution, *args: Any, **kwargs: Any) -> Any:
+        x = args[0] if args else kwargs.get(name)
+        _check_value(self, f"{type(self).__name__}.{method.__name__}", name, x)
+        return method(self, *args, **kwargs)
+
+    checked.checks_boundary = True  # type: ignore[attr-defined]
+    return checked
+
+
+def _checks_draw(method: Callable) -> Callable:
+    """``method(self, key, sample_shape)`` (``sample``, ``rsample``, ...) after the key check,
+    with ``sample_shape`` as a tuple of ints."""
+
+    @functools.wraps(method)
+    def checked(self: Distribution, key: PRNGKey, sample_shape: Shape = (), *args, **kwargs):
+        where = f"{type(self).__name__}.{method.__name__}(key, sample_shape)"
+        check_key(key, where)
+        return method(self, key, as_sample_shape(sample_shape, where), *args, **kwargs)
+
+    checked.checks_boundary = True  # type: ignore[attr-defined]
+    return checked
+
+
+#: The public methods every call passes through, and their checks.
+_BOUNDARY = {
+    **dict.fromkeys(("log_prob", "prob", "cdf", "log_cdf", "log_survival", "icdf"), _checks_value),
+    **dict.fromkeys(("sample", "rsample", "rsample_implicit", "sample_and_log_prob"), _checks_draw),
+}
 
 
 #: Limits of each pointwise method below and above a univariate support.
@@ -175,9 +390,21 @@ class Distribution:
     #: End points of the support of a univariate family with fixed support (see ``support``).
     _support: ClassVar[tuple[float, float]] = (-math.inf, math.inf)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Give a family's own public value and sampling methods the boundary checks (the shape
+        of ``x``; the key and ``sample_shape``): written once, here, they cover every family and
+        both spellings, ``dist.log_prob(x)`` and ``log_prob(dist, x)``."""
+        super().__init_subclass__(**kwargs)
+        for name, check in _BOUNDARY.items():
+            method = cls.__dict__.get(name)
+            if inspect.isfunction(method) and not getattr(method, "checks_boundary", False):
+                setattr(cls, name, check(method))
+
     def __post_init__(self) -> None:
+        owner = type(self).__name__
         for f in self._param_fields():
-            object.__setattr__(self, f.name, as_float_param(getattr(self, f.name), f.name))
+            value = as_float_param(getattr(self, f.name), f.name, owner)
+            object.__setattr__(self, f.name, value)
         self._check_shapes()
 
     # ---- structure -------------------------------------------------------------------------
@@ -239,27 +466,27 @@ class Distribution:
         return [jnp.broadcast_to(p, self.batch_shape) for p in params]
 
     def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(batch_shape={self.batch_shape}, "
-            f"event_shape={self.event_shape}, dtype={jnp.dtype(self.dtype).name})"
-        )
+        return short_repr(self)
 
     # ---- sampling --------------------------------------------------------------------------
 
     def _draw(self, key: PRNGKey, shape: tuple[int, ...]) -> Array:
         raise NotImplementedError(f"{type(self).__name__} has no sampler.")
 
+    @_checks_draw
     def sample(self, key: PRNGKey, sample_shape: Shape = ()) -> Array:
         """Draw ``sample_shape + batch_shape + event_shape`` values; no gradient flows."""
         dist = jax.lax.stop_gradient(self)
         return jax.lax.stop_gradient(dist._draw(key, dist._sample_shape(sample_shape)))
 
+    @_checks_draw
     def rsample_implicit(self, key: PRNGKey, sample_shape: Shape = ()) -> Array:
         """Draw with implicit reparameterization gradients, dz/dθ = -(∂F/∂θ)/q(z)."""
         from ml_networks_jax.implicit import reparameterize
 
         return reparameterize(self, self.sample(key, sample_shape))
 
+    @_checks_draw
     def rsample(self, key: PRNGKey, sample_shape: Shape = ()) -> Array:
         """Draw with the best pathwise gradient: explicit where a location-scale form exists."""
         explicit = getattr(self, "_explicit", None)
@@ -267,6 +494,7 @@ class Distribution:
             return self.rsample_implicit(key, sample_shape)
         return explicit(key, self._sample_shape(sample_shape))
 
+    @_checks_draw
     def sample_and_log_prob(self, key: PRNGKey, sample_shape: Shape = ()) -> tuple[Array, Array]:
         """A reparameterized draw and its log density (computed stably where a family can)."""
         z = self.rsample(key, sample_shape)
@@ -274,28 +502,34 @@ class Distribution:
 
     # ---- densities and moments -------------------------------------------------------------
 
+    @_checks_value
     def log_prob(self, x: ArrayLike) -> Array:
         raise NotImplementedError(f"{type(self).__name__} has no log_prob.")
 
+    @_checks_value
     def prob(self, x: ArrayLike) -> Array:
         """Density (or mass) at ``x``."""
         return jnp.exp(self.log_prob(x))
 
+    @_checks_value
     def cdf(self, x: ArrayLike) -> Array:
         raise NotImplementedError(f"{type(self).__name__} has no cdf.")
 
+    @_checks_value
     def log_cdf(self, x: ArrayLike) -> Array:
         """``log F(x)``: ``-inf`` with a zero gradient where ``F = 0`` (below the support);
         families override it where the lower tail needs more accuracy."""
         f = self.cdf(x)
         return jnp.where(f > 0, jnp.log(jnp.where(f > 0, f, 1.0)), -jnp.inf)
 
+    @_checks_value
     def log_survival(self, x: ArrayLike) -> Array:
         """``log(1 - F(x))``: ``-inf`` with a zero gradient where ``F = 1`` (above the support);
         families override it where the upper tail needs more accuracy."""
         f = self.cdf(x)
         return jnp.where(f < 1, jnp.log1p(-jnp.where(f < 1, f, 0.0)), -jnp.inf)
 
+    @_checks_value
     def icdf(self, p: ArrayLike) -> Array:
         raise NotImplementedError(f"{type(self).__name__} has no closed-form icdf.")
 
@@ -322,16 +556,29 @@ class Distribution:
         return tuple(jnp.full(self.batch_shape, v, self.dtype) for v in (low, high))
 
 
+def expect_distribution(obj: Any, where: str) -> None:
+    """A ``TypeError`` unless ``obj`` is a distribution of this library (another library's, e.g.
+    TFP's or distrax's, is not interchangeable with ours)."""
+    if not isinstance(obj, Distribution):
+        state = hasattr(obj, "get_distribution")
+        raise TypeError(
+            f"{where}: expected an ml_networks_jax distribution, got {describe(obj)}"
+            + ("; a state's distribution is state.get_distribution()." if state else ".")
+        )
+
+
 # ---- the pure API: one implementation (the methods above), two spellings ----------------------
 
 
 def sample(key: PRNGKey, dist: Distribution, sample_shape: Shape = ()) -> Array:
     """``dist.sample(key, sample_shape)``: a draw through which no gradient flows."""
+    expect_distribution(dist, "sample(key, dist, sample_shape)")
     return dist.sample(key, sample_shape)
 
 
 def rsample(key: PRNGKey, dist: Distribution, sample_shape: Shape = ()) -> Array:
     """``dist.rsample(key, sample_shape)``: explicit reparameterization where it exists."""
+    expect_distribution(dist, "rsample(key, dist, sample_shape)")
     return dist.rsample(key, sample_shape)
 
 
@@ -344,6 +591,7 @@ def rsample_implicit(key: PRNGKey, dist: Distribution, sample_shape: Shape = ())
         >>> z.shape
         (1000,)
     """
+    expect_distribution(dist, "rsample_implicit(key, dist, sample_shape)")
     return dist.rsample_implicit(key, sample_shape)
 
 
@@ -351,61 +599,73 @@ def sample_and_log_prob(
     key: PRNGKey, dist: Distribution, sample_shape: Shape = ()
 ) -> tuple[Array, Array]:
     """``dist.sample_and_log_prob(key, sample_shape)``: reparameterized draw and its log density."""
+    expect_distribution(dist, "sample_and_log_prob(key, dist, sample_shape)")
     return dist.sample_and_log_prob(key, sample_shape)
 
 
 def log_prob(dist: Distribution, x: ArrayLike) -> Array:
     """``dist.log_prob(x)``."""
+    expect_distribution(dist, "log_prob(dist, x)")
     return dist.log_prob(x)
 
 
 def prob(dist: Distribution, x: ArrayLike) -> Array:
     """``dist.prob(x)``."""
+    expect_distribution(dist, "prob(dist, x)")
     return dist.prob(x)
 
 
 def cdf(dist: Distribution, x: ArrayLike) -> Array:
     """``dist.cdf(x)``."""
+    expect_distribution(dist, "cdf(dist, x)")
     return dist.cdf(x)
 
 
 def icdf(dist: Distribution, p: ArrayLike) -> Array:
     """``dist.icdf(p)``."""
+    expect_distribution(dist, "icdf(dist, p)")
     return dist.icdf(p)
 
 
 def entropy(dist: Distribution) -> Array:
     """``dist.entropy()``."""
+    expect_distribution(dist, "entropy(dist)")
     return dist.entropy()
 
 
 def mean(dist: Distribution) -> Array:
     """``dist.mean()``."""
+    expect_distribution(dist, "mean(dist)")
     return dist.mean()
 
 
 def mode(dist: Distribution) -> Array:
     """``dist.mode()``."""
+    expect_distribution(dist, "mode(dist)")
     return dist.mode()
 
 
 def variance(dist: Distribution) -> Array:
     """``dist.variance()``."""
+    expect_distribution(dist, "variance(dist)")
     return dist.variance()
 
 
 def stddev(dist: Distribution) -> Array:
     """``dist.stddev()``."""
+    expect_distribution(dist, "stddev(dist)")
     return dist.stddev()
 
 
 def batch_shape(dist: Distribution) -> tuple[int, ...]:
     """``dist.batch_shape``."""
+    expect_distribution(dist, "batch_shape(dist)")
     return dist.batch_shape
 
 
 def event_shape(dist: Distribution) -> tuple[int, ...]:
     """``dist.event_shape``."""
+    expect_distribution(dist, "event_shape(dist)")
     return dist.event_shape
 
 

@@ -17,7 +17,6 @@ from ml_networks_jax._types import Array, ArrayLike, PRNGKey, Shape
 from ml_networks_jax.distributions.base import (
     Distribution,
     as_float_param,
-    has_placeholder_leaves,
     param,
     register_restoring,
 )
@@ -63,13 +62,14 @@ class Discrete(Distribution):
         if logits is None and probs is None:
             raise ValueError(f"{cls}: give logits or probs (neither was given).")
         name, value = ("logits", logits) if probs is None else ("probs", probs)
-        value = as_float_param(value, name)
-        if not has_placeholder_leaves(value):
-            if jnp.ndim(value) < self.event_ndims:
-                raise ValueError(
-                    f"{cls}: {name} must have at least {self.event_ndims} dims, "
-                    f"got shape {jnp.shape(value)}."
-                )
+        value = as_float_param(value, name, cls)
+        shape = tuple(value.shape)
+        if len(shape) < self.event_ndims or 0 in shape[len(shape) - self.event_ndims :]:
+            raise ValueError(
+                f"{cls}: {name} must have at least {self.event_ndims} dims, the last "
+                f"{self.event_ndims} non-empty (one entry per outcome), got shape {shape}."
+            )
+        if isinstance(value, jax.Array):  # (a jax.ShapeDtypeStruct describes it: kept as is)
             value = self._from_logits(value) if probs is None else self._from_probs(value)
         object.__setattr__(self, "logits", value)
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey, Shape
 from ml_networks_jax.distributions.base import (
     Distribution,
     distribution,
+    expect_distribution,
     has_placeholder_leaves,
     static_field,
 )
@@ -31,8 +33,11 @@ class Independent(Distribution):
     reinterpreted_batch_ndims: int = static_field(default=1)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.base, Distribution):
-            return  # a placeholder during a JAX transformation
+        expect_distribution(self.base, "Independent: base")
+        n = self.reinterpreted_batch_ndims
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+            raise TypeError(f"Independent: reinterpreted_batch_ndims must be an int, got {n!r}.")
+        object.__setattr__(self, "reinterpreted_batch_ndims", int(n))
         if has_placeholder_leaves(self.base):
             return
         n, base_batch = self.reinterpreted_batch_ndims, self.base.batch_shape

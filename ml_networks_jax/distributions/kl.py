@@ -5,10 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy import special as jsp
 
 from ml_networks_jax._types import Array
-from ml_networks_jax.distributions.base import Distribution
+from ml_networks_jax.distributions.base import (
+    Distribution,
+    expect_distribution,
+    has_placeholder_leaves,
+    qualified_name,
+)
 from ml_networks_jax.distributions.bernoulli import Bernoulli, kl_bernoulli
 from ml_networks_jax.distributions.beta import Beta, _log_beta
 from ml_networks_jax.distributions.categorical import OneHotCategorical, kl_categorical
@@ -46,7 +52,9 @@ def kl_divergence(p: Distribution, q: Distribution) -> Array:
     (:mod:`ml_networks_jax.stoch`) stands for its distribution (one event per batch row).
 
     The closed form registered for the most specific pair of types in the two MROs is used;
-    a pair with none raises ``NotImplementedError`` (estimate it by Monte Carlo instead).
+    a pair with none raises ``NotImplementedError`` (estimate it by Monte Carlo instead). Batch
+    shapes that do not broadcast and event shapes that differ raise a ``ValueError``; anything but
+    a distribution of this library (or a state) a ``TypeError``.
 
     Example:
         >>> import ml_networks_jax as mnj
@@ -54,14 +62,39 @@ def kl_divergence(p: Distribution, q: Distribution) -> Array:
         0.5
     """
     p, q = (d.get_distribution() if hasattr(d, "get_distribution") else d for d in (p, q))
+    expect_distribution(p, "kl_divergence(p, q): p")
+    expect_distribution(q, "kl_divergence(p, q): q")
+    _check_shapes(p, q)
     for p_cls in type(p).__mro__:
         for q_cls in type(q).__mro__:
             fn = _REGISTRY.get((p_cls, q_cls))
             if fn is not None:
                 return fn(p, q)
     raise NotImplementedError(
-        f"No closed-form KL divergence between {type(p).__name__} and {type(q).__name__}."
+        f"No closed-form KL divergence between {qualified_name(type(p))} and "
+        f"{qualified_name(type(q))}; estimate it by Monte Carlo (the mean of p.log_prob(z) - "
+        "q.log_prob(z) over draws z of p)."
     )
+
+
+def _check_shapes(p: Distribution, q: Distribution) -> None:
+    """A ``ValueError`` naming both classes where the batch shapes do not broadcast or the event
+    shapes differ (shapes only)."""
+    if has_placeholder_leaves((p, q)):
+        return
+    names = f"p ({qualified_name(type(p))}) and q ({qualified_name(type(q))})"
+    if p.event_shape != q.event_shape:
+        raise ValueError(
+            f"kl_divergence(p, q): the event shapes of {names} must be equal, got "
+            f"{p.event_shape} and {q.event_shape}."
+        )
+    try:
+        np.broadcast_shapes(p.batch_shape, q.batch_shape)
+    except ValueError:
+        raise ValueError(
+            f"kl_divergence(p, q): the batch shapes of {names} do not broadcast: "
+            f"{p.batch_shape} and {q.batch_shape}."
+        ) from None
 
 
 @register_kl(Normal, Normal)
@@ -88,12 +121,8 @@ def _kl_mvn(p: MultivariateNormal, q: MultivariateNormal) -> Array:
 
 @register_kl(Independent, Independent)
 def _kl_independent(p: Independent, q: Independent) -> Array:
-    if p.reinterpreted_batch_ndims != q.reinterpreted_batch_ndims or p.event_shape != q.event_shape:
-        raise ValueError(
-            f"KL between Independent distributions of event shapes {p.event_shape} and "
-            f"{q.event_shape} (reinterpreted dims {p.reinterpreted_batch_ndims} and "
-            f"{q.reinterpreted_batch_ndims})."
-        )
+    # Event shapes are equal here; reinterpreted dims that differ leave the bases' event shapes
+    # different, which kl_divergence refuses.
     return p._reduce(kl_divergence(p.base, q.base))
 
 
