@@ -1,10 +1,12 @@
 """Static-size index compaction and blockwise evaluation, shared by the samplers and special
-functions."""
+functions, and the samplers' random streams and NaN for failed draws."""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.extend.random import threefry_2x32
 
 from ml_networks_jax._types import Array
 
@@ -32,6 +34,58 @@ def true_indices(mask: Array, size: int) -> Array:
     slot = jnp.where(mask, slot, size)  # out of range: dropped
     idx = jnp.full((size,), n, jnp.int32)
     return idx.at[slot].set(jnp.arange(n, dtype=jnp.int32), mode="drop")
+
+
+def stream_uniforms(key, streams: Array, n: int, dtype) -> Array:
+    """``n`` uniform variates on ``[0, 1)`` of ``dtype`` (float32 or float64) for each entry of the
+    integer array ``streams``, in an array of shape ``(n,) + streams.shape``: those of stream
+    ``s`` come from the Threefry-2x32 hashes of the counter pairs ``(s, 0), (s, 1), …`` under a
+    64-bit key drawn from ``key`` (whatever its PRNG implementation).
+
+    A rejection sampler that draws each element's candidates from streams of its own (numbered by
+    its position and its count of tries) gives every element a draw that depends on its own
+    parameters alone: which other elements are rejected or invalid, how many share a retry buffer
+    and where the element sits in it change nothing. Each hash yields two 32-bit words: two
+    float32 variates, or one float64 variate.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> u = stream_uniforms(jax.random.key(0), jnp.arange(3), 4, jnp.float32)
+        >>> v = stream_uniforms(jax.random.key(0), jnp.array([7, 1]), 4, jnp.float32)
+        >>> u.shape, bool((u[:, 1] == v[:, 1]).all())  # stream 1 is the same wherever it sits
+        ((4, 3), True)
+    """
+    keypair = jax.random.bits(key, (2,), jnp.uint32)
+    words = jnp.finfo(dtype).bits // 32  # words per variate
+    hashes = -(-n * words // 2)
+    shape = (hashes, *streams.shape)
+    counters = jnp.stack(
+        [
+            jnp.broadcast_to(streams.astype(jnp.uint32), shape),
+            jax.lax.broadcasted_iota(jnp.uint32, shape, 0),
+        ]
+    )
+    # jax.extend (no compatibility guarantee): the one public way to hash chosen counters.
+    w = threefry_2x32((keypair[0], keypair[1]), counters)  # both words of each hash
+    if words == 1:  # 23 random mantissa bits of a float in [1, 2)
+        w = w.reshape(2 * hashes, *streams.shape)[:n]
+        one = jax.lax.bitcast_convert_type((w >> 9) | np.uint32(0x3F800000), jnp.float32)
+    else:  # 52 bits from the two words
+        w = (w[0].astype(jnp.uint64) << 32) | w[1]
+        one = jax.lax.bitcast_convert_type((w >> 12) | np.uint64(0x3FF0000000000000), dtype)
+    return one - 1.0
+
+
+def nan_unless(ok: Array, x: Array) -> Array:
+    """``x`` where ``ok``, NaN elsewhere. The NaN is computed (``√-1``) at those elements only,
+    not broadcast from a constant, so ``jax_debug_nans`` trips only where a NaN is returned.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> nan_unless(jnp.array([True, False]), jnp.array([1.0, 2.0])).tolist()
+        [1.0, nan]
+    """
+    return jnp.where(ok, x, jnp.sqrt(ok.astype(x.dtype) - 1.0))
 
 
 def map_blocks(fn, args, fills, block: int, multiple: int):
