@@ -75,6 +75,11 @@ def _marsaglia_tsang(v: Array, d: Array) -> tuple[Array, Array, Array]:
     return pick(log_v), pick(log_u_over_h), jnp.any(accept, axis=0)
 
 
+def _retry_buffer(size: int) -> int:
+    """The retry buffer's static size: above the expected rejections (<= 5% of ``size``)."""
+    return max(64, size // 16)
+
+
 @jax.jit
 def log_standard_gamma(key: PRNGKey, alpha: Array) -> Array:
     """``log z`` for ``z ~ Gamma(alpha, 1)``, one draw per element of ``alpha`` (any shape).
@@ -106,7 +111,7 @@ def _log_standard_gamma_flat(key: PRNGKey, alpha: Array) -> Array:
     size = alpha.shape[0]
     first = _signed_uniforms(key, jnp.arange(size, dtype=jnp.int32) * _STREAMS, 2, d.dtype)
     log_v, log_u_over_h, accepted = _marsaglia_tsang(first.reshape(2, 1, size), d)
-    buffer = max(64, size // 16)  # > expected rejections (<= 5% of size), a static size
+    buffer = _retry_buffer(size)
 
     def retry(state):
         draws, tries, i = state
