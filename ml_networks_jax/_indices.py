@@ -71,7 +71,7 @@ def stream_uniforms(key, streams: Array, n: int, dtype) -> Array:
         w = w.reshape(2 * hashes, *streams.shape)[:n]
         one = jax.lax.bitcast_convert_type((w >> 9) | np.uint32(0x3F800000), jnp.float32)
     else:  # 52 bits from the two words
-        w = (w[0].astype(jnp.uint64) << 32) | w[1]
+        w = (w[0].astype(jnp.uint64) << 32) | w[1].astype(jnp.uint64)
         one = jax.lax.bitcast_convert_type((w >> 12) | np.uint64(0x3FF0000000000000), dtype)
     return one - 1.0
 
