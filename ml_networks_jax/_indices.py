@@ -6,7 +6,6 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.extend.random import threefry_2x32
 
 from ml_networks_jax._types import Array
 
@@ -36,11 +35,41 @@ def true_indices(mask: Array, size: int) -> Array:
     return idx.at[slot].set(jnp.arange(n, dtype=jnp.int32), mode="drop")
 
 
+#: Threefry-2x32's rotation constants, for even and odd groups of four rounds.
+_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+
+
+def threefry2x32(key: tuple[Array, Array], x0: Array, x1: Array) -> tuple[Array, Array]:
+    """The Threefry-2x32 block cipher with 20 rounds (Salmon, Moraes, Dror & Shaw, "Parallel
+    random numbers: as easy as 1, 2, 3", SC 2011; the hash of JAX's default PRNG) of the uint32
+    word pairs ``(x0, x1)`` under the uint32 ``key`` pair: a counter-based generator, pseudorandom
+    words for any counters chosen. Plain ``lax`` arithmetic (wrapping uint32 adds, rotations,
+    xors), so it fuses into one loop and keeps every transformation's typing (``shard_map``'s
+    device-varying values included).
+
+    Example:
+        >>> import numpy as np
+        >>> [hex(int(w)) for w in threefry2x32((np.uint32(0), np.uint32(0)), 0, 0)]  # Random123
+        ['0x6b200159', '0x99ba4efe']
+    """
+    u32 = np.uint32
+    k0, k1 = key
+    keys = (k0, k1, k0 ^ k1 ^ u32(0x1BD11BDA))
+    x0, x1 = jnp.asarray(x0, u32) + keys[0], jnp.asarray(x1, u32) + keys[1]
+    for i in range(5):
+        for r in _ROTATIONS[i % 2]:
+            x0 = x0 + x1
+            x1 = ((x1 << u32(r)) | (x1 >> u32(32 - r))) ^ x0
+        x0 = x0 + keys[(i + 1) % 3]
+        x1 = x1 + keys[(i + 2) % 3] + u32(i + 1)
+    return x0, x1
+
+
 def stream_uniforms(key, streams: Array, n: int, dtype) -> Array:
     """``n`` uniform variates on ``[0, 1)`` of ``dtype`` (float32 or float64) for each entry of the
     integer array ``streams``, in an array of shape ``(n,) + streams.shape``: those of stream
-    ``s`` come from the Threefry-2x32 hashes of the counter pairs ``(s, 0), (s, 1), …`` under a
-    64-bit key drawn from ``key`` (whatever its PRNG implementation).
+    ``s`` come from :func:`threefry2x32` of the counter pairs ``(s, 0), (s, 1), …`` under a 64-bit
+    key drawn from ``key`` (whatever its PRNG implementation).
 
     A rejection sampler that draws each element's candidates from streams of its own (numbered by
     its position and its count of tries) gives every element a draw that depends on its own
@@ -55,20 +84,13 @@ def stream_uniforms(key, streams: Array, n: int, dtype) -> Array:
         >>> u.shape, bool((u[:, 1] == v[:, 1]).all())  # stream 1 is the same wherever it sits
         ((4, 3), True)
     """
-    keypair = jax.random.bits(key, (2,), jnp.uint32)
+    k = jax.random.bits(key, (2,), jnp.uint32)
     words = jnp.finfo(dtype).bits // 32  # words per variate
-    hashes = -(-n * words // 2)
-    shape = (hashes, *streams.shape)
-    counters = jnp.stack(
-        [
-            jnp.broadcast_to(streams.astype(jnp.uint32), shape),
-            jax.lax.broadcasted_iota(jnp.uint32, shape, 0),
-        ]
-    )
-    # jax.extend (no compatibility guarantee): the one public way to hash chosen counters.
-    w = threefry_2x32((keypair[0], keypair[1]), counters)  # both words of each hash
+    shape = (-(-n * words // 2), *streams.shape)  # hashes per stream, streams
+    counter = jnp.broadcast_to(streams.astype(jnp.uint32), shape)
+    w = threefry2x32((k[0], k[1]), counter, jax.lax.broadcasted_iota(jnp.uint32, shape, 0))
     if words == 1:  # 23 random mantissa bits of a float in [1, 2)
-        w = w.reshape(2 * hashes, *streams.shape)[:n]
+        w = jnp.concatenate(w)[:n]
         one = jax.lax.bitcast_convert_type((w >> 9) | np.uint32(0x3F800000), jnp.float32)
     else:  # 52 bits from the two words
         w = (w[0].astype(jnp.uint64) << 32) | w[1].astype(jnp.uint64)

@@ -16,7 +16,7 @@ from cases import DTYPE, float32_only
 from conftest import FULL
 
 import ml_networks_jax as mnj
-from ml_networks_jax._indices import BLOCK, stream_uniforms
+from ml_networks_jax._indices import BLOCK, stream_uniforms, threefry2x32
 from ml_networks_jax.distributions import gamma, von_mises
 
 
@@ -115,6 +115,19 @@ def test_buffer_crowding_never_changes_a_draw(key, monkeypatch):
         want, got = (np.asarray(draw(key, v)) for v in (valid, valid.at[1::2].set(np.nan)))
         assert np.isfinite(want).all()
         np.testing.assert_array_equal(got[::2], want[::2])
+
+
+@float32_only
+def test_threefry_matches_the_random123_known_answers():
+    """The known-answer vectors of Threefry-2x32 with 20 rounds (Random123's kat_vectors)."""
+    u32 = np.uint32
+    for key, counter, want in (
+        ((0, 0), (0, 0), (0x6B200159, 0x99BA4EFE)),
+        ((2**32 - 1, 2**32 - 1), (2**32 - 1, 2**32 - 1), (0x1CB996FC, 0xBB002BE7)),
+        ((0x13198A2E, 0x03707344), (0x243F6A88, 0x85A308D3), (0xC4923A9C, 0x483DF7A0)),
+    ):
+        got = threefry2x32(tuple(u32(k) for k in key), *(u32(c) for c in counter))
+        assert tuple(int(w) for w in got) == want
 
 
 def test_streams_are_independent_of_the_other_streams_requested():

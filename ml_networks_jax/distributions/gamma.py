@@ -133,7 +133,7 @@ def _log_standard_gamma_flat(key: PRNGKey, alpha: Array) -> Array:
         draws, _, i = state
         return jnp.logical_not(jnp.all(draws[2])) & (i < _RETRY_ROUNDS)
 
-    state = ((log_v, log_u_over_h, accepted | ~valid), jnp.zeros(size, jnp.int32), 0)
+    state = ((log_v, log_u_over_h, accepted | ~valid), jnp.zeros_like(accepted, jnp.int32), 0)
     (log_v, log_boost_u, accepted), _, _ = jax.lax.while_loop(pending, retry, state)
     log_z = jnp.log(d) + log_v
     log_z = jnp.where(alpha < 1, log_z + log_boost_u / alpha, log_z)

@@ -201,7 +201,7 @@ def _retry(key: PRNGKey, params, draws):
     def more(state):
         return ~jnp.all(state[0][1]) & (state[2] < rounds)
 
-    sub = jax.lax.while_loop(more, body, (sub, jnp.zeros(buffer, jnp.int32), 0))[0]
+    sub = jax.lax.while_loop(more, body, (sub, jnp.zeros_like(src), 0))[0]
     return _merge(draws, slot, sub)[0]
 
 
