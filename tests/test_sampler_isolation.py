@@ -71,7 +71,7 @@ INVALID = VALID.copy()
 INVALID[ROWS] = [np.nan, 0.0, -1.0, np.inf]
 OTHER = VALID.copy()
 OTHER[ROWS] = [0.7, 3.0, 0.2, 1.5]
-#: Just over one block (the batch is drawn in two blocks of 33,792 elements, 8 rows each).
+#: Just over one block: Gamma draws in two blocks of 33,792 elements (Dirichlet, Beta: more).
 SAMPLE_SHAPE = (BLOCK // len(VALID) + 8,)
 
 
@@ -80,7 +80,7 @@ SAMPLE_SHAPE = (BLOCK // len(VALID) + 8,)
 def test_other_rows_never_change_a_rows_draws(name, key):
     """Rows 0, 3, 5, 7 turned NaN, 0, -1, +inf (Factorized: NaN) come out NaN, and every other
     row's draws are bit-identical to those of the all-valid batch (same shape, same key, one
-    compilation), in both blocks; so are they with other valid values in rows 0, 3, 5, 7: a
+    compilation), across the blocks; so are they with other valid values in rows 0, 3, 5, 7: a
     draw depends on its own parameters only. The all-valid draw runs under ``jax_debug_nans``."""
     make = ALL[name]
     invalid = INVALID.copy()
@@ -167,7 +167,7 @@ def test_valid_parameters_never_trip_debug_nans_eagerly_or_without_jit(key, monk
             assert not np.isnan(make(c).sample(key, (64,))).any()
         calls.clear()
         with jax.disable_jit():
-            # α = 1 and κ = 1e3 reject 5% and 34% of first candidates
+            # α = 1 and κ = 1e3 reject about 5% and 34% of first candidates
             assert np.isfinite(gamma.log_standard_gamma(key, jnp.ones((64,), DTYPE))).all()
             assert np.isfinite(von_mises.von_mises_standard(key, jnp.full((64,), 1e3, DTYPE))).all()
             assert np.isfinite(lindley(c).sample(key, (2,))).all()
