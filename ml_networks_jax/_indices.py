@@ -1,10 +1,11 @@
 """Static-size index compaction and blockwise evaluation, shared by the samplers and special
-functions."""
+functions, and the samplers' random streams and NaN for failed draws."""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ml_networks_jax._types import Array
 
@@ -32,6 +33,81 @@ def true_indices(mask: Array, size: int) -> Array:
     slot = jnp.where(mask, slot, size)  # out of range: dropped
     idx = jnp.full((size,), n, jnp.int32)
     return idx.at[slot].set(jnp.arange(n, dtype=jnp.int32), mode="drop")
+
+
+#: Threefry-2x32's rotation constants, for even and odd groups of four rounds.
+_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+
+
+def threefry2x32(key: tuple[Array, Array], x0: Array, x1: Array) -> tuple[Array, Array]:
+    """The Threefry-2x32 block cipher with 20 rounds (Salmon, Moraes, Dror & Shaw, "Parallel
+    random numbers: as easy as 1, 2, 3", SC 2011; the hash of JAX's default PRNG) of the uint32
+    word pairs ``(x0, x1)`` under the uint32 ``key`` pair: a counter-based generator, pseudorandom
+    words for any counters chosen. Plain ``lax`` arithmetic (wrapping uint32 adds, rotations,
+    xors), so it fuses into one loop and keeps every transformation's typing (``shard_map``'s
+    device-varying values included).
+
+    Example:
+        >>> import numpy as np
+        >>> [hex(int(w)) for w in threefry2x32((np.uint32(0), np.uint32(0)), 0, 0)]  # Random123
+        ['0x6b200159', '0x99ba4efe']
+    """
+    u32 = np.uint32
+    k0, k1 = key
+    keys = (k0, k1, k0 ^ k1 ^ u32(0x1BD11BDA))
+    x0, x1 = jnp.asarray(x0, u32) + keys[0], jnp.asarray(x1, u32) + keys[1]
+    for i in range(5):
+        for r in _ROTATIONS[i % 2]:
+            x0 = x0 + x1
+            x1 = ((x1 << u32(r)) | (x1 >> u32(32 - r))) ^ x0
+        x0 = x0 + keys[(i + 1) % 3]
+        x1 = x1 + keys[(i + 2) % 3] + u32(i + 1)
+    return x0, x1
+
+
+def stream_uniforms(key, streams: Array, n: int, dtype) -> Array:
+    """``n`` uniform variates on ``[0, 1)`` of ``dtype`` (float32 or float64) for each entry of the
+    integer array ``streams``, in an array of shape ``(n,) + streams.shape``: those of stream
+    ``s`` come from :func:`threefry2x32` of the counter pairs ``(s, 0), (s, 1), …`` under a 64-bit
+    key drawn from ``key`` (whatever its PRNG implementation).
+
+    A rejection sampler that draws each element's candidates from streams of its own (numbered by
+    its position and its count of tries) gives every element a draw that depends on its own
+    parameters alone: which other elements are rejected or invalid, how many share a retry buffer
+    and where the element sits in it change nothing. Each hash yields two 32-bit words: two
+    float32 variates, or one float64 variate.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> u = stream_uniforms(jax.random.key(0), jnp.arange(3), 4, jnp.float32)
+        >>> v = stream_uniforms(jax.random.key(0), jnp.array([7, 1]), 4, jnp.float32)
+        >>> u.shape, bool((u[:, 1] == v[:, 1]).all())  # stream 1 is the same wherever it sits
+        ((4, 3), True)
+    """
+    k = jax.random.bits(key, (2,), jnp.uint32)
+    words = jnp.finfo(dtype).bits // 32  # words per variate
+    shape = (-(-n * words // 2), *streams.shape)  # hashes per stream, streams
+    counter = jnp.broadcast_to(streams.astype(jnp.uint32), shape)
+    w = threefry2x32((k[0], k[1]), counter, jax.lax.broadcasted_iota(jnp.uint32, shape, 0))
+    if words == 1:  # 23 random mantissa bits of a float in [1, 2)
+        w = jnp.concatenate(w)[:n]
+        one = jax.lax.bitcast_convert_type((w >> 9) | np.uint32(0x3F800000), jnp.float32)
+    else:  # 52 bits from the two words
+        w = (w[0].astype(jnp.uint64) << 32) | w[1].astype(jnp.uint64)
+        one = jax.lax.bitcast_convert_type((w >> 12) | np.uint64(0x3FF0000000000000), dtype)
+    return one - 1.0
+
+
+def nan_unless(ok: Array, x: Array) -> Array:
+    """``x`` where ``ok``, NaN elsewhere. The NaN is computed (``√-1``) at those elements only,
+    not broadcast from a constant, so ``jax_debug_nans`` trips only where a NaN is returned.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> nan_unless(jnp.array([True, False]), jnp.array([1.0, 2.0])).tolist()
+        [1.0, nan]
+    """
+    return jnp.where(ok, x, jnp.sqrt(ok.astype(x.dtype) - 1.0))
 
 
 def map_blocks(fn, args, fills, block: int, multiple: int):

@@ -9,10 +9,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from cases import DTYPE, X64, full_only, statistical
+from cases import DTYPE, X64, float32_only, full_only, statistical
 from conftest import FULL
 from scipy import integrate, special, stats
 
+from ml_networks_jax.distributions import von_mises
 from ml_networks_jax.distributions.von_mises import (
     VonMises,
     kl_von_mises,
@@ -85,6 +86,27 @@ def test_sampler_passes_ks_for_all_concentrations():
         assert stats.kstest(t, stats.vonmises(k).cdf).pvalue > 1e-3, k
     big = theta[len(KS_KAPPAS) * N_KS :]
     assert stats.kstest(big, stats.vonmises(1e4).cdf).pvalue > 1e-3
+
+
+@float32_only
+def test_first_retry_buffer_holds_every_rejection():
+    """The first pass rejects a candidate with probability ``1 - E_V[exp(log1p(κd) - κd)]`` (by
+    quadrature over the proposal's uniform V, float64), which rises with κ to its bound
+    ``1 - √(e/2π)``; the first retry buffer, whose overflow would leave an element NaN, holds
+    Binomial(n, that bound) with probability above 1 - 1e-20 for every block size n."""
+    kappa = np.logspace(-3, 6, 37)[:, None]
+    tau = 1.0 + np.sqrt(1.0 + 4.0 * kappa**2)
+    rho = (tau - np.sqrt(2.0 * tau)) / (2.0 * kappa)
+    gamma = (1.0 - rho) / (1.0 + rho)
+    m = 1.0 - 2.0 * kappa * gamma**2 / (1.0 - gamma**2)
+    t = gamma * np.tan(np.pi * ((np.arange(20_000) + 0.5) / 20_000 - 0.5))  # converged
+    kd = kappa * 2.0 * t**2 / (1.0 + t**2) - m
+    reject = 1.0 - np.exp(np.log1p(kd) - kd).mean(1)
+    assert (np.diff(reject) > -1e-9).all() and reject[-1] > von_mises._REJECT - 1e-3
+    assert reject.max() <= von_mises._REJECT
+    n = np.arange(1, 65_537)
+    buffer = np.array([von_mises._first_buffer(int(k)) for k in n])
+    assert stats.binom.sf(buffer, n, von_mises._REJECT).max() < 1e-20
 
 
 @statistical

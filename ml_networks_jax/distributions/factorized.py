@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ml_networks_jax._indices import nan_unless
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey
 from ml_networks_jax.distributions.base import (
     Distribution,
@@ -175,11 +176,12 @@ def _invert_cdf(cdf: Callable, log_prob: Callable, u: Array, low: float, high: f
         lo = jnp.where(f <= 0, x, lo)
         hi = jnp.where(f >= 0, x, hi)
         done = done | settled(x, lo, hi, f)
-        newton = x - f / jnp.exp(jnp.asarray(log_prob(x), dtype))
-        useful = (newton > lo) & (newton < hi) & (jnp.abs(f) <= 0.5 * f_old)
+        q = jnp.exp(jnp.asarray(log_prob(x), dtype))
+        newton = x - f / jnp.where(q > 0, q, 1.0)  # double-where: no 0/0 where q underflows
+        useful = (q > 0) & (newton > lo) & (newton < hi) & (jnp.abs(f) <= 0.5 * f_old)
         x = jnp.where(done, x, jnp.where(useful, newton, lo + 0.5 * (hi - lo)))
         return x, lo, hi, jnp.abs(f), done, step + 1
 
     state = (lo + 0.5 * (hi - lo), lo, hi, jnp.full_like(u, jnp.inf), jnp.zeros(u.shape, bool), 0)
     x, *_, done, _ = jax.lax.while_loop(pending, newton_or_bisect, state)
-    return jnp.where(done & bracketed, x, jnp.nan)
+    return nan_unless(done & bracketed, x)

@@ -5,7 +5,10 @@ first tries one candidate; the few elements whose candidate was rejected (at mos
 any shape) are gathered into a buffer of static size and retried there, four candidates at a time,
 for a bounded number of rounds; batches longer than 65,536 block by block (each with its own key,
 ``fold_in``), so that one block's random bits and buffers are all that is live at once (scratch
-memory above 32 MB is fresh pages on every call with glibc). Shapes ``α < 1`` use the boost
+memory above 32 MB is fresh pages on every call with glibc). Every element draws its candidates
+from random streams of its own (numbered by its position and its count of tries), so its draw
+depends on its own shape only: which other elements are rejected, invalid (NaN out, never
+retried) or crowd the buffer changes nothing. Shapes ``α < 1`` use the boost
 ``Gamma(α) = Gamma(α + 1) · U^(1/α)``, taken in log space, so ``log z`` is exact even where ``z``
 itself underflows (``α ≲ 0.01`` in float32).
 
@@ -24,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy import special as jsp
 
-from ml_networks_jax._indices import draw_in_blocks, true_indices
+from ml_networks_jax._indices import draw_in_blocks, nan_unless, stream_uniforms, true_indices
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey, Shape
 from ml_networks_jax.distributions.base import Distribution, dense_tangent, distribution, param
 from ml_networks_jax.special.gamma import (
@@ -38,10 +41,18 @@ from ml_networks_jax.special.gamma import (
 
 _RETRY_CANDIDATES = 4  # per element and round in the retry buffer: rejection <= 0.05⁴
 _RETRY_ROUNDS = 8
+_STREAMS = 1 + _RETRY_ROUNDS  # random streams per element: its first candidate, then one a retry
 
 
-def _marsaglia_tsang(key: PRNGKey, d: Array, n: int) -> tuple[Array, Array, Array]:
-    """``n`` candidates per element of ``d = α - 1/3`` (α >= 1), the first accepted one kept.
+def _signed_uniforms(key: PRNGKey, streams: Array, n: int, dtype) -> Array:
+    """``n`` uniform variates on the open interval ``(-1, 1)`` per stream, ``(n,) + shape``."""
+    low = np.nextafter(np.asarray(-1.0, dtype), np.asarray(0.0, dtype))
+    return jnp.maximum(2.0 * stream_uniforms(key, streams, n, dtype) - 1.0, low)
+
+
+def _marsaglia_tsang(v: Array, d: Array) -> tuple[Array, Array, Array]:
+    """``n`` candidates per element of ``d = α - 1/3`` (α >= 1), the first accepted one kept,
+    from uniforms ``v`` on ``(-1, 1)`` of shape ``(2, n) + d.shape``.
 
     A candidate ``x ~ N(0, 1)``, ``v = (1 + x/√(9d))³`` is accepted when ``v > 0`` and
     ``U < h(x) = exp(x²/2 + d - d v + d log v)`` (``h <= 1``); then ``d·v ~ Gamma(α)``.
@@ -49,10 +60,7 @@ def _marsaglia_tsang(key: PRNGKey, d: Array, n: int) -> tuple[Array, Array, Arra
     Returns ``(log v, log(U / h(x)), accepted?)``. Given acceptance, ``U / h(x)`` is a uniform
     variate independent of ``v``: the boost for ``α < 1`` reuses it instead of drawing another.
     """
-    # One draw of uniforms on (-1, 1) serves both: x = √2 erf⁻¹(v₀) as in jax.random.normal, and
-    # U = (1 + v₁)/2 in (0, 1). (One counter-based generator call instead of two: half the code.)
-    low = np.nextafter(np.asarray(-1.0, d.dtype), np.asarray(0.0, d.dtype))
-    v = jax.random.uniform(key, (2, n) + d.shape, d.dtype, minval=low, maxval=1.0)
+    # Uniforms on (-1, 1) serve both: x = √2 erf⁻¹(v₀) as in jax.random.normal, U = (1 + v₁)/2.
     x = np.sqrt(2.0).astype(d.dtype) * jax.lax.erf_inv(v[0])
     log_u = jnp.log1p(v[1]) - np.log(2.0).astype(d.dtype)
     t = 1.0 + x * jax.lax.rsqrt(9.0 * d)
@@ -60,11 +68,16 @@ def _marsaglia_tsang(key: PRNGKey, d: Array, n: int) -> tuple[Array, Array, Arra
     log_v = 3.0 * jnp.log(jnp.where(positive, t, 1.0))
     log_u_over_h = log_u - (0.5 * x * x + d - d * jnp.exp(log_v) + d * log_v)
     accept = positive & (log_u_over_h < 0)
-    if n == 1:
+    if v.shape[1] == 1:
         return log_v[0], log_u_over_h[0], accept[0]
     first = jnp.argmax(accept, axis=0)[None]
     pick = lambda v: jnp.take_along_axis(v, first, axis=0)[0]  # noqa: E731
     return pick(log_v), pick(log_u_over_h), jnp.any(accept, axis=0)
+
+
+def _retry_buffer(size: int) -> int:
+    """The retry buffer's static size: above the expected rejections (<= 5% of ``size``)."""
+    return max(64, size // 16)
 
 
 @jax.jit
@@ -75,28 +88,38 @@ def log_standard_gamma(key: PRNGKey, alpha: Array) -> Array:
     rejected ones, gathered into a buffer of static size, retry four candidates at a time for at
     most ``_RETRY_ROUNDS`` rounds; in blocks of at most 65,536 elements, each with its own key.
     Shapes ``α < 1`` use ``Gamma(α) = Gamma(α + 1) · U^(1/α)``, in log space.
-    Computed in at least float32. An element still rejected after every round (probability below
-    1e-20) comes back NaN rather than biased.
+    Computed in at least float32. NaN where ``alpha`` is invalid (NaN, ``<= 0`` or ``+inf``):
+    such elements never enter the retry buffer. An element's draw depends only on the key, its
+    position and its own ``alpha``, never on the other elements. An element still rejected after
+    every round (probability below 1e-20) comes back NaN rather than biased.
     """
     dtype = alpha.dtype if jnp.finfo(alpha.dtype).bits >= 32 else jnp.float32
     return draw_in_blocks(_log_standard_gamma_flat, key, (alpha.astype(dtype).ravel(),), (1.0,))
 
 
 def _log_standard_gamma_flat(key: PRNGKey, alpha: Array) -> Array:
-    """:func:`log_standard_gamma` of a 1-D ``alpha`` (one block)."""
-    key_main, key_retry = jax.random.split(key)
+    """:func:`log_standard_gamma` of a 1-D ``alpha`` (one block).
+
+    The candidates of element ``i`` come from random streams of its own (``stream_uniforms``),
+    ``i·_STREAMS`` for the first and ``i·_STREAMS + 1 + r`` for its ``r``-th retry, not from its
+    slot in the buffer: which other elements were rejected (or are invalid, or crowd the buffer
+    for a round) does not change its draw.
+    """
+    valid = (alpha > 0) & (alpha < jnp.inf)  # False for NaN
+    alpha = jnp.where(valid, alpha, 1.0)  # a finite stand-in, masked at the end
     d = jnp.where(alpha < 1, alpha + 1.0, alpha) - 1.0 / 3.0
-    first = _marsaglia_tsang(key_main, d, 1)
     size = alpha.shape[0]
-    buffer = max(64, size // 16)  # > expected rejections (<= 5% of size), a static size
+    first = _signed_uniforms(key, jnp.arange(size, dtype=jnp.int32) * _STREAMS, 2, d.dtype)
+    log_v, log_u_over_h, accepted = _marsaglia_tsang(first.reshape(2, 1, size), d)
+    buffer = _retry_buffer(size)
 
     def retry(state):
-        key, draws, i = state
-        key, sub = jax.random.split(key)
+        draws, tries, i = state
         idx = true_indices(~draws[2], buffer)
-        retried = _marsaglia_tsang(
-            sub, d.at[idx].get(mode="fill", fill_value=1.0), _RETRY_CANDIDATES
-        )
+        streams = idx * _STREAMS + 1 + tries.at[idx].get(mode="fill", fill_value=0)
+        v = _signed_uniforms(key, streams, 2 * _RETRY_CANDIDATES, d.dtype)
+        v = v.reshape(2, _RETRY_CANDIDATES, buffer)
+        retried = _marsaglia_tsang(v, d.at[idx].get(mode="fill", fill_value=1.0))
         keep = retried[2]
         draws = tuple(
             old.at[idx].set(
@@ -104,16 +127,17 @@ def _log_standard_gamma_flat(key: PRNGKey, alpha: Array) -> Array:
             )
             for old, new in zip(draws, retried, strict=True)
         )
-        return key, draws, i + 1
+        return draws, tries.at[idx].add(1, mode="drop"), i + 1
 
     def pending(state):
-        _, draws, i = state
+        draws, _, i = state
         return jnp.logical_not(jnp.all(draws[2])) & (i < _RETRY_ROUNDS)
 
-    _, (log_v, log_boost_u, accepted), _ = jax.lax.while_loop(pending, retry, (key_retry, first, 0))
+    state = ((log_v, log_u_over_h, accepted | ~valid), jnp.zeros_like(accepted, jnp.int32), 0)
+    (log_v, log_boost_u, accepted), _, _ = jax.lax.while_loop(pending, retry, state)
     log_z = jnp.log(d) + log_v
     log_z = jnp.where(alpha < 1, log_z + log_boost_u / alpha, log_z)
-    return jnp.where(accepted, log_z, jnp.nan)
+    return nan_unless(accepted & valid, log_z)
 
 
 def _gamma_cdf_tangent(dist: Distribution, ddist: Distribution, log_x: Array) -> Array:

@@ -11,15 +11,19 @@ variable so that it is exact in float32 for every concentration (the textbook fo
   and ``g(s) - g(s*) = log1p(κd) - κd`` with ``κd = κs - κs*``: accept iff
   ``log U <= log1p(κd) - κd``. Every quantity is O(1), for ``κ`` from 1e-3 to 1e4 and beyond.
 
-The acceptance rate is at least 0.658 for every ``κ``. Vectorized with static shapes: every
-element tries one candidate; the rejected ones are gathered into a buffer (36% of the batch) and
-try two candidates each; those still rejected go to a smaller buffer, gathered from the first
-one only, and retry eight candidates at a time for at most 8 rounds. An element rejected after
-all that (probability below 1e-31) is NaN, never a biased value. Batches longer than 65,536 run
-this block by block (each with its own key, ``fold_in``): only one block's random bits and buffers
-are live at once, which keeps a jitted training step's scratch memory small (allocations above
-32 MB are fresh pages on every call with glibc). ``tan``, ``atan`` and ``sin`` are vectorized
-polynomials: XLA's CPU versions are scalar library calls.
+The acceptance rate is above ``√(e/2π) = 0.6577`` for every ``κ`` (its limit as ``κ → ∞``).
+Vectorized with static shapes: every element tries one candidate; the rejected ones are gathered
+into a buffer (about 36% of the batch) and try two candidates each; those still rejected go to a
+smaller buffer, gathered from the first one only, and retry eight candidates at a time for at
+most 8 rounds. Every element draws its candidates from random streams of its own (numbered by
+its position and its count of tries, ``stream_uniforms``), so its draw depends on its own
+concentration only, never on which other elements are rejected or invalid (invalid ones never
+enter the buffers). An element rejected after all that (probability below 1e-31) is NaN, never a
+biased value. Batches longer than 65,536 run this block by block (each with its own key,
+``fold_in``): only one block's random bits and buffers are live at once, which keeps a jitted
+training step's scratch memory small (allocations above 32 MB are fresh pages on every call with
+glibc). ``tan``, ``atan`` and ``sin`` are vectorized polynomials: XLA's CPU versions are scalar
+library calls.
 
 Gradients: ``loc`` is a location (``dz/dloc = 1``); the concentration is implicit,
 ``dz/dκ = -(∂F/∂κ)/q(z)``, with ``(∂F/∂κ)/q`` computed directly in scaled form by
@@ -35,12 +39,13 @@ References:
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ml_networks_jax._indices import draw_in_blocks
+from ml_networks_jax._indices import draw_in_blocks, nan_unless, stream_uniforms
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey
 from ml_networks_jax.distributions.base import Distribution, distribution, param
 from ml_networks_jax.special.von_mises import (
@@ -53,13 +58,24 @@ from ml_networks_jax.special.von_mises import (
     von_mises_log_prob,
 )
 
-#: Retry stages: the rejected elements of the first pass (at most 34.2% for any κ) are gathered
-#: into a buffer of 36% of the batch (+64) and try two candidates each; the ones still rejected
-#: there (at most 0.342² ≈ 11.7%) are gathered into a buffer of 15% of that one and retry eight
-#: candidates at a time, for at most 8 rounds: failure probability < 0.342^67 < 1e-31.
-_FIRST = (0.36, 2)
+#: Retry stages: the rejected elements of the first pass (each with probability below
+#: ``_REJECT``) are gathered into a buffer of :func:`_first_buffer` elements and try two
+#: candidates each; the ones still rejected there (at most 0.343² ≈ 11.7%) are gathered into a
+#: buffer of 15% of that one (+64) and retry eight candidates at a time, for at most 8 rounds
+#: (one that does not fit waits for the next): failure probability < 0.343^67 < 1e-31.
+_REJECT = 1.0 - math.sqrt(math.e / (2.0 * math.pi))  # the rejection rate's limit as κ → ∞
+_FIRST_CANDIDATES = 2
 _LOOP = (0.15, 8, 8)  # buffer fraction, candidates, rounds
 _SLACK = 64
+_STREAMS = 2 + _LOOP[2]  # random streams per element: first candidate, first buffer, each round
+
+
+def _first_buffer(size: int) -> int:
+    """``_REJECT·size + 4.5√size + 64`` (at most ``size``): the first pass's rejections, at most
+    Binomial(size, ``_REJECT``), exceed it with probability below 1e-22 for every block size
+    (4.5√size is about 9.5 standard deviations); an element that does not fit is never retried.
+    """
+    return min(size, int(_REJECT * size + 4.5 * math.sqrt(size)) + _SLACK)
 
 
 def wrap_angle(x: ArrayLike) -> Array:
@@ -109,17 +125,15 @@ def _proposal(kappa: Array) -> tuple[Array, Array]:
     return gamma, m
 
 
-def _candidates(key: PRNGKey, params: tuple[Array, Array, Array], n: int) -> tuple[Array, Array]:
-    """``n`` candidates per element, the first accepted one kept: ``(t, accepted?)`` with the
-    half-angle tangent ``t = tan(θ/2)``."""
+def _candidates(v: Array, params: tuple[Array, Array, Array]) -> tuple[Array, Array]:
+    """``n`` candidates per element from uniforms ``v`` of shape ``(2, n) + κ.shape``, the first
+    accepted one kept: ``(t, accepted?)`` with the half-angle tangent ``t = tan(θ/2)``."""
     kappa, gamma, m = params
-    dtype = kappa.dtype
-    v = jax.random.uniform(key, (2, n) + kappa.shape, dtype)
     t = gamma * _tan_pi(v[0] - 0.5)
     s = 2.0 / (1.0 + 1.0 / (t * t))  # 1 - cos θ, also for t = 0 and t = ±inf
     kd = kappa * s - m
     accept = jnp.log1p(-v[1]) <= jnp.log1p(kd) - kd
-    if n == 1:
+    if v.shape[1] == 1:
         return t[0], accept[0]
     first = jnp.argmax(accept, axis=0)[None]
     return jnp.take_along_axis(t, first, axis=0)[0], jnp.any(accept, axis=0)
@@ -144,40 +158,60 @@ def _pending_sources(pending: Array, buffer: int) -> tuple[Array, Array]:
     return src, slot
 
 
-def _retry(key: PRNGKey, params, draws, fraction: float, n: int, loop=None):
-    """Redraw the rejected elements of ``draws``: gathered into a buffer of ``fraction`` of the
-    size (+64), ``n`` candidates each; then, if ``loop = (fraction, n, rounds)``, the ones still
-    rejected in the buffer are retried the same way in a ``while_loop`` (nested buffer)."""
-    size = draws[1].shape[0]
-    buffer = min(size, int(fraction * size) + _SLACK)
-    pending = ~draws[1]
-    src, slot = _pending_sources(pending, buffer)
-    sub_params = tuple(p.at[src].get(mode="fill", fill_value=1.0) for p in params)
-    key, sub_key = jax.random.split(key)
-    sub = _candidates(sub_key, sub_params, n)
-    if loop is not None:
-        inner_fraction, inner_n, rounds = loop
+def _gather(draws, buffer: int, arrays):
+    """The first ``buffer`` rejected elements of ``draws``: ``(src, slot, arrays at src)``, with
+    ``src`` their indices (``size`` past the last one, where ``arrays`` read 1) and ``slot`` every
+    element's place among the rejected ones."""
+    src, slot = _pending_sources(~draws[1], buffer)
+    return src, slot, tuple(a.at[src].get(mode="fill", fill_value=1) for a in arrays)
 
-        def body(state):
-            key, sub, i = state
-            key, k = jax.random.split(key)
-            return key, _retry(k, sub_params, sub, inner_fraction, inner_n), i + 1
 
-        def more(state):
-            return ~jnp.all(state[1][1]) & (state[2] < rounds)
-
-        sub = jax.lax.while_loop(more, body, (key, sub, 0))[1]
-    has = pending & (slot < buffer)
+def _merge(draws, slot: Array, sub):
+    """``draws`` with its gathered rejected elements replaced by the buffer's draws ``sub``;
+    also which elements were in the buffer."""
+    has = ~draws[1] & (slot < sub[1].shape[0])
     got = tuple(v.at[slot].get(mode="clip") for v in sub)
-    return jnp.where(has, got[0], draws[0]), draws[1] | (has & got[1])
+    return (jnp.where(has, got[0], draws[0]), draws[1] | (has & got[1])), has
+
+
+def _retry(key: PRNGKey, params, draws):
+    """Redraw the rejected elements of ``draws`` (one block): gathered into a buffer of
+    :func:`_first_buffer` elements, two candidates each; the ones still rejected there gathered
+    into a nested buffer and retried eight at a time for at most ``rounds`` rounds (one that does
+    not fit waits for the next). Element ``i`` draws its candidates from random streams of its own,
+    ``i·_STREAMS + 1`` and then ``i·_STREAMS + 2 + r`` for its ``r``-th round in the loop."""
+    size = draws[1].shape[0]
+    buffer = _first_buffer(size)
+    src, slot, (*sub_params, pos) = _gather(
+        draws, buffer, (*params, jnp.arange(size, dtype=jnp.int32))
+    )
+    v = stream_uniforms(key, pos * _STREAMS + 1, 2 * _FIRST_CANDIDATES, params[0].dtype)
+    t, accepted = _candidates(v.reshape(2, _FIRST_CANDIDATES, buffer), sub_params)
+    sub = (t, accepted | (src == size))  # padding: nothing to redraw
+    fraction, n, rounds = _LOOP
+    inner = min(buffer, int(fraction * buffer) + _SLACK)
+
+    def body(state):
+        sub, tries, i = state
+        _, inner_slot, (*inner_params, p, r) = _gather(sub, inner, (*sub_params, pos, tries))
+        v = stream_uniforms(key, p * _STREAMS + 2 + r, 2 * n, params[0].dtype)
+        sub, redrawn = _merge(sub, inner_slot, _candidates(v.reshape(2, n, inner), inner_params))
+        return sub, tries + redrawn.astype(jnp.int32), i + 1
+
+    def more(state):
+        return ~jnp.all(state[0][1]) & (state[2] < rounds)
+
+    sub = jax.lax.while_loop(more, body, (sub, jnp.zeros_like(src), 0))[0]
+    return _merge(draws, slot, sub)[0]
 
 
 @jax.jit
 def von_mises_standard(key: PRNGKey, concentration: Array) -> Array:
     """One draw ``θ ∈ [-π, π)`` of VonMises(0, κ) per element of ``concentration`` (any shape).
 
-    Computed in at least float32; NaN for invalid ``κ`` (``<= 0`` or NaN) and for an element
-    still rejected after every stage (probability below 1e-31).
+    Computed in at least float32; NaN for invalid ``κ`` (``<= 0``, ``+inf`` or NaN) and for an
+    element still rejected after every stage (probability below 1e-31). An element's draw depends
+    only on the key, its position and its own ``κ``: invalid ones never enter the retry buffers.
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -188,19 +222,20 @@ def von_mises_standard(key: PRNGKey, concentration: Array) -> Array:
     shape = concentration.shape
     dtype = concentration.dtype if jnp.finfo(concentration.dtype).bits >= 32 else jnp.float32
     kappa = concentration.astype(dtype).ravel()
-    valid = (kappa > 0) & ~jnp.isnan(kappa)
+    valid = (kappa > 0) & (kappa < jnp.inf)  # False for NaN
     kappa = jnp.where(valid, kappa, 1.0)
     params = (kappa, *_proposal(kappa))
 
-    def sample(key, *params):  # the whole rejection sampler, one block at a time
-        k_first, k_retry = jax.random.split(key)
-        draws = _candidates(k_first, params, 1)
-        retry = lambda d: _retry(k_retry, params, d, *_FIRST, loop=_LOOP)  # noqa: E731
-        return jax.lax.cond(jnp.all(draws[1]), lambda d: d, retry, draws)
+    def sample(key, valid, *params):  # the whole rejection sampler, one block at a time
+        size = valid.shape[0]
+        v = stream_uniforms(key, jnp.arange(size, dtype=jnp.int32) * _STREAMS, 2, dtype)
+        t, accepted = _candidates(v.reshape(2, 1, size), params)
+        draws = (t, accepted | ~valid)  # invalid κ: nothing to redraw
+        return jax.lax.cond(jnp.all(draws[1]), lambda d: d, partial(_retry, key, params), draws)
 
-    t, accepted = draw_in_blocks(sample, key, params, (1.0, 0.5, 0.0))
+    t, accepted = draw_in_blocks(sample, key, (valid, *params), (True, 1.0, 0.5, 0.0))
     theta = wrap_angle(2.0 * _atan(t))
-    return jnp.where(accepted & valid, theta, jnp.nan).reshape(shape)
+    return nan_unless(accepted & valid, theta).reshape(shape)
 
 
 @distribution
