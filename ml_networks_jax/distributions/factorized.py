@@ -39,6 +39,7 @@ from ml_networks_jax.distributions.base import (
     inside_support,
     static_field,
 )
+from ml_networks_jax.special._common import nan_unless
 
 _MAX_STEPS = 200  # root-finding steps per draw (Newton, or bisection as a safeguard)
 
@@ -182,4 +183,4 @@ def _invert_cdf(cdf: Callable, log_prob: Callable, u: Array, low: float, high: f
 
     state = (lo + 0.5 * (hi - lo), lo, hi, jnp.full_like(u, jnp.inf), jnp.zeros(u.shape, bool), 0)
     x, *_, done, _ = jax.lax.while_loop(pending, newton_or_bisect, state)
-    return jnp.where(done & bracketed, x, jnp.nan)
+    return nan_unless(done & bracketed, x)

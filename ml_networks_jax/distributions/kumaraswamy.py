@@ -7,6 +7,7 @@ from jax.scipy import special
 
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey
 from ml_networks_jax.distributions.base import Distribution, distribution, open_uniform, param
+from ml_networks_jax.special._common import nan_unless
 
 EULER_GAMMA = 0.5772156649015329
 
@@ -81,7 +82,7 @@ class Kumaraswamy(Distribution):
         """``((a-1)/(ab-1))^(1/a)`` for ``a >= 1, b >= 1`` (not both 1); NaN otherwise."""
         a, b = self.concentration1, self.concentration0
         m = ((a - 1.0) / (a * b - 1.0)) ** (1.0 / a)
-        return jnp.where((a >= 1) & (b >= 1) & ((a > 1) | (b > 1)), m, jnp.nan)
+        return nan_unless((a >= 1) & (b >= 1) & ((a > 1) | (b > 1)), m)
 
     def entropy(self) -> Array:
         a, b = self.concentration1, self.concentration0

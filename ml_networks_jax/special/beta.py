@@ -95,6 +95,7 @@ import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 
 from ml_networks_jax._indices import BLOCK, map_blocks, true_indices
+from ml_networks_jax.special._common import nan_unless
 from ml_networks_jax.special.gamma import (
     _A_T,
     _BERNOULLI,
@@ -828,7 +829,7 @@ def _log_density(a, b, t):
     valid, a_c, b_c, t_c, t_fin = _prepare(a, b, t)
     out = _shared(a_c, b_c, t_c, _cfg(a.dtype))["log_q"]
     out = jnp.where(t_fin, out, -jnp.inf)
-    return jnp.where(valid, out, jnp.nan)
+    return nan_unless(valid, out)
 
 
 def log_beta_logit_density(a, b, t):
@@ -873,7 +874,7 @@ def betainc_logit_tangent(a, b, t, wrt="ab"):
         raise ValueError(f'wrt must be "ab", "a" or "b", got {wrt!r}')
     dtype, (a, b, t) = _promote(a, b, t)
     _, _, h, _, valid = _core(a, b, t, tuple(wrt))
-    return tuple(jnp.where(valid, h_w, jnp.nan).astype(dtype) for h_w in h)
+    return tuple(nan_unless(valid, h_w).astype(dtype) for h_w in h)
 
 
 def _is_zero(v):
@@ -889,7 +890,7 @@ def _moved(da, db):
 @functools.partial(jax.custom_jvp)
 def _betainc_logit(a, b, t):
     i, _, _, _, valid = _core(a, b, t, ())
-    return jnp.where(valid, i, jnp.nan)
+    return nan_unless(valid, i)
 
 
 def _betainc_logit_jvp(primals, tangents):
@@ -899,13 +900,13 @@ def _betainc_logit_jvp(primals, tangents):
     # One evaluation gives the value, the density and the partials h of the parameters moved.
     moved = _moved(da, db)
     i, _, h, log_q, valid = _core(a, b, t, tuple(moved))
-    dens = jnp.where(valid, jnp.exp(log_q), jnp.nan)
+    dens = nan_unless(valid, jnp.exp(log_q))
     rate = jnp.zeros_like(i)
     for h_w, dv in zip(h, moved.values(), strict=True):
         rate = rate + jnp.where(valid, h_w, 0.0) * jnp.asarray(dv, i.dtype)
     if not _is_zero(dt):
         rate = rate + jnp.asarray(dt, i.dtype)
-    return jnp.where(valid, i, jnp.nan), dens * rate
+    return nan_unless(valid, i), dens * rate
 
 
 _betainc_logit.defjvp(_betainc_logit_jvp, symbolic_zeros=True)
@@ -935,8 +936,8 @@ def _betainc_x(a, b, x):
     xs = jnp.where(inside, x, 0.5)
     t = jnp.log(xs) - jnp.log1p(-xs)
     i, _, _, _, valid = _core(a, b, t, ())
-    edge = jnp.where(x == 0, 0.0, jnp.where(x == 1, 1.0, jnp.nan))
-    return jnp.where(valid & ~jnp.isnan(x), jnp.where(inside, i, edge), jnp.nan)
+    value = jnp.where(inside, i, jnp.where(x == 0, 0.0, 1.0))
+    return nan_unless(valid & (x >= 0) & (x <= 1), value)
 
 
 @_betainc_x.defjvp
@@ -953,7 +954,7 @@ def _betainc_x_jvp(primals, tangents):
     moved = _moved(da, db)
     _, _, h, log_q, _ = _core(a, b, t, tuple(moved))  # one evaluation
     dens_t = jnp.where(inside, jnp.exp(log_q), 0.0)
-    dens_t = jnp.where(valid, dens_t, jnp.nan)
+    dens_t = nan_unless(valid, dens_t)
     out = jnp.zeros_like(value)
     for h_w, dv in zip(h, moved.values(), strict=True):
         out = out + dens_t * jnp.where(inside, h_w, 0.0) * jnp.asarray(dv, value.dtype)
@@ -965,7 +966,7 @@ def _betainc_x_jvp(primals, tangents):
         at0 = jnp.where(ac < 1, jnp.inf, jnp.where(ac == 1, bc, 0.0))
         at1 = jnp.where(bc < 1, jnp.inf, jnp.where(bc == 1, ac, 0.0))
         dens_x = jnp.where(inside, dens_x, jnp.where(x <= 0, at0, at1))
-        dens_x = jnp.where(valid & (x >= 0) & (x <= 1), dens_x, jnp.nan)
+        dens_x = nan_unless(valid & (x >= 0) & (x <= 1), dens_x)
         out = out + dens_x * jnp.asarray(dx, value.dtype)
     return value, out
 

@@ -58,6 +58,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy import special as jsp
 
+from ml_networks_jax.special._common import nan_unless
+
 __all__ = ["log_ndtr", "log_ndtr_diff", "ndtri_exp"]
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -289,8 +291,7 @@ def log_ndtr_diff_parts(a, b, b_minus_a=None):
     b_s = jnp.where(fin_b, b_, r)
     ra = jnp.where(fin_a, -0.5 * (a_s - r) * (a_s + r) - log_m, -jnp.inf)
     rb = jnp.where(fin_b, -0.5 * (b_s - r) * (b_s + r) - log_m, -jnp.inf)
-    nan = jnp.nan
-    return jnp.where(bad, nan, value), jnp.where(bad, nan, ra), jnp.where(bad, nan, rb)
+    return nan_unless(~bad, value), nan_unless(~bad, ra), nan_unless(~bad, rb)
 
 
 @jax.custom_jvp
@@ -346,7 +347,7 @@ def _ndtri_exp_impl(log_p):
         x = x - (value - lp) * jnp.exp(-log_ratio)
     x = jnp.where(lp == 0, jnp.inf, x)
     x = jnp.where(jnp.isneginf(lp), -jnp.inf, x)
-    return jnp.where(valid, x, jnp.nan)
+    return nan_unless(valid, x)
 
 
 @jax.custom_jvp
