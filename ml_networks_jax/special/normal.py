@@ -88,6 +88,16 @@ def _gl_points(dtype) -> int:
     return 14 if _is64(dtype) else 8
 
 
+def _erfcx(x):
+    """``exp(x²) erfc(x)`` for ``x >= 0``: ``jsp.erfcx`` evaluates its asymptotic series at every
+    ``x``, which is ``0·∞ = NaN`` where ``1/x²`` overflows (``x -> 0``), in the branch it does not
+    take; below ``x = 1`` its own direct form is written here, so that it only sees ``x >= 1``."""
+    near_zero = x < 1.0
+    x_s = jnp.where(near_zero, x, 0.0)
+    direct = jnp.exp(jnp.square(x_s)) * jsp.erfc(x_s)
+    return jnp.where(near_zero, direct, jsp.erfcx(jnp.where(near_zero, 1.0, x)))
+
+
 @jax.custom_jvp
 def _mills4(p):
     """``(T_0, T_1, T_2, T_3)(p)`` for ``p >= 0`` (``p = ∞`` gives zeros); see the module doc.
@@ -95,7 +105,7 @@ def _mills4(p):
     Differentiated by ``dT_k/dp = -T_{k+1}`` (``T_4 = 3 T_2 - p T_3``), not through ``erfcx``,
     whose autodiff derivative ``2x erfcx(x) - 2/√π`` loses ``x²`` ulps.
     """
-    t0 = _SQRT_HALF_PI * jsp.erfcx(p * _SQRT_HALF)
+    t0 = _SQRT_HALF_PI * _erfcx(p * _SQRT_HALF)
     small = p < _P_CF
     t1_small = 1.0 - p * t0
     t2_small = t0 - p * t1_small
@@ -221,7 +231,7 @@ def _exp_neg_half_square(x):
 
 def _ndtr_lower(x):
     """``Φ(-|x|) = R(|x|) φ(x)``, relative accuracy of a few ulps."""
-    t0 = _SQRT_HALF_PI * jsp.erfcx(jnp.abs(x) * _SQRT_HALF)
+    t0 = _SQRT_HALF_PI * _erfcx(jnp.abs(x) * _SQRT_HALF)
     return t0 * _exp_neg_half_square(x) * (1.0 / math.sqrt(2.0 * math.pi))
 
 
@@ -229,7 +239,7 @@ def _ndtr_lower(x):
 def _log_ndtr_impl(x):
     """``(log Φ(x), log φ(x) - log Φ(x))``."""
     neg = x < 0
-    t0 = _SQRT_HALF_PI * jsp.erfcx(jnp.abs(x) * _SQRT_HALF)  # R(|x|) = Φ(-|x|)/φ(x)
+    t0 = _SQRT_HALF_PI * _erfcx(jnp.abs(x) * _SQRT_HALF)  # R(|x|) = Φ(-|x|)/φ(x)
     log_t0 = jnp.log(t0)
     lower = log_t0 + _log_pdf(x)  # log Φ(-|x|)
     lower = jnp.where(jnp.isneginf(x), -jnp.inf, lower)
