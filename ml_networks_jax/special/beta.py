@@ -339,7 +339,7 @@ def _cf_nr_d(a, b, x, n, alongs, pair=True):
     f1 = _nr_back_step(_nr_back_step(start, d_e), d_o)
 
     def body(i, carry):
-        d_o, d_e = _nr_pair(a, b, x, (top - 1 - i).astype(x.dtype), alongs)
+        d_o, d_e = _nr_pair(a, b, x, jnp.asarray(top - 1 - i, x.dtype), alongs)
         return tuple(_nr_back_step(_nr_back_step(f, d_e), d_o) for f in carry)
 
     fs = jax.lax.fori_loop(0, top, body, (f1, start) if pair else (f1,))
@@ -387,7 +387,7 @@ def _cf(a, b, x, y, lam, n):
     state = (jnp.zeros_like(x), jnp.ones_like(x), jnp.ones_like(x), consts[0] / consts[2])
 
     def body(j, st):
-        return _rescale(_bfrac_step(a, b, x, consts, (j + 1).astype(x.dtype), st))
+        return _rescale(_bfrac_step(a, b, x, consts, jnp.asarray(j + 1, x.dtype), st))
 
     # A rolled loop: unrolled, XLA's fusion of this recurrence compiles very slowly.
     state = jax.lax.fori_loop(0, n - 2, body, state, unroll=2)
@@ -404,7 +404,7 @@ def _cf_deep(a, b, x, y, lam, n):
     state = (jnp.zeros_like(x), jnp.ones_like(x), jnp.ones_like(x), consts[0] / consts[2])
 
     def body(j, st):
-        return _rescale(_bfrac_step(a, b, x, consts, (j + 1).astype(x.dtype), st))
+        return _rescale(_bfrac_step(a, b, x, consts, jnp.asarray(j + 1, x.dtype), st))
 
     state = jax.lax.fori_loop(0, n, body, state)
     return a * state[2] / state[3]
@@ -555,7 +555,7 @@ def _upper_gamma_scaled(s, z, cfg):
     n_cf = cfg.n_gamma_cf
 
     def step(i, f):
-        k = (n_cf - i).astype(z.dtype)
+        k = jnp.asarray(n_cf - i, z.dtype)
         return zc + (2.0 * k - 1.0) - s - k * (k - s) / f
 
     g_cf = 1.0 / jax.lax.fori_loop(0, n_cf, step, zc + (2.0 * n_cf + 1.0) - s)
@@ -565,7 +565,7 @@ def _upper_gamma_scaled(s, z, cfg):
 
     def series_step(k, carry):  # z < 1.5: 20 terms reach 1e-14
         term, acc = carry
-        k = k.astype(z.dtype)
+        k = jnp.asarray(k, z.dtype)
         term = term * (-zs / k)
         return term, acc + term / (sc + k)
 
