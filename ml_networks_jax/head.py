@@ -83,6 +83,14 @@ _PARAMS_PER_LATENT = {"normal": 2, "gamma": 2, "beta": 2, "von_mises": 2, "stude
 _GROUPED = ("categorical", "bernoulli", "dirichlet")
 FAMILIES = tuple(_PARAMS_PER_LATENT) + _GROUPED
 _DISCRETE = ("categorical", "bernoulli")
+#: Where the density peaks inside the support, the deterministic draw is the mode (a Gamma with
+#: α < 1 peaks at 0, where the density is infinite; a Beta or Dirichlet needs every concentration
+#: above 1); elsewhere it is the mean.
+_PEAKED = {
+    "gamma": lambda d: d.concentration >= 1,
+    "beta": lambda d: (d.concentration1 > 1) & (d.concentration0 > 1),
+    "dirichlet": lambda d: jnp.all(d.concentration > 1, axis=-1, keepdims=True),
+}
 
 
 def _positive(raw: Array) -> Array:
@@ -153,12 +161,16 @@ def _open_support(z: Array, dist: str) -> Array:
 
 def _draw(d: Distribution, key, dist: str, deterministic: bool, relaxed) -> Array:
     if deterministic:
-        mode = d.mode()
         if dist in _DISCRETE:  # the probabilities' gradient
-            return straight_through(mode, d.mean())
-        if dist == "gamma":  # for α < 1 the mode 0 is where the density is infinite
-            mode = jnp.where(d.concentration < 1, jnp.nan, mode)
-        return jnp.where(jnp.isnan(mode), d.mean(), mode)
+            return straight_through(d.mode(), d.mean())
+        peaked = _PEAKED.get(dist)
+        if peaked is None:
+            return d.mode()
+        # The mean where the mode is not an interior maximum: the mode is taken of stand-in
+        # parameters there (double-where), so that no NaN is made for valid input.
+        inside = peaked(d)
+        stand_in = jax.tree.map(lambda p: jnp.where(inside, p, 2.0), d)
+        return jnp.where(inside, stand_in.mode(), d.mean())
     if relaxed is not None:
         relax = gumbel_softmax if dist == "categorical" else relaxed_bernoulli
         return relax(key, d.logits, relaxed)

@@ -374,9 +374,10 @@ def interior_point(x: Array, low: Array, high: Array) -> Array:
     """``x`` where it lies strictly inside ``(low, high)``, else a fixed interior point (the
     midpoint, or 1 inside a finite end point, or 0)."""
     finite_low, finite_high = jnp.isfinite(low), jnp.isfinite(high)
+    both = finite_low & finite_high  # (-inf + inf would be NaN in the branch not taken)
     interior = jnp.where(
-        finite_low & finite_high,
-        0.5 * (low + high),
+        both,
+        0.5 * (jnp.where(both, low, 0.0) + jnp.where(both, high, 0.0)),
         jnp.where(finite_low, low + 1.0, jnp.where(finite_high, high - 1.0, 0.0)),
     )
     return jnp.where((x <= low) | (x >= high), interior, x)

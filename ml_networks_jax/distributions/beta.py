@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy import special as jsp
 
+from ml_networks_jax._indices import nan_unless
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey, Shape
 from ml_networks_jax.distributions.base import Distribution, distribution, is_zero_tangent, param
 from ml_networks_jax.distributions.gamma import log_standard_gamma
@@ -209,7 +210,7 @@ class Beta(Distribution):
         """``(a - 1)/(a + b - 2)`` for ``a, b > 1``; NaN otherwise (the density is unbounded or
         has its maximum at an end point)."""
         a, b = self._broadcast(self.concentration1, self.concentration0)
-        return jnp.where((a > 1) & (b > 1), (a - 1.0) / (a + b - 2.0), jnp.nan)
+        return nan_unless((a > 1) & (b > 1), (a - 1.0) / (a + b - 2.0))
 
     def variance(self) -> Array:
         a, b = self._broadcast(self.concentration1, self.concentration0)

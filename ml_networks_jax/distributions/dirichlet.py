@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy import special as jsp
 
+from ml_networks_jax._indices import nan_unless
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey, Shape
 from ml_networks_jax.distributions.base import Distribution, distribution, param
 from ml_networks_jax.distributions.gamma import ExpGamma
@@ -97,7 +98,7 @@ class Dirichlet(Distribution):
         """``(α_k - 1)/(α₀ - K)`` when every ``α_k > 1``; NaN otherwise."""
         alpha, k = self.concentration, self.event_shape[0]
         m = (alpha - 1.0) / (self._total() - k)
-        return jnp.where(jnp.all(alpha > 1, -1, keepdims=True), m, jnp.nan)
+        return nan_unless(jnp.all(alpha > 1, -1, keepdims=True), m)
 
     def variance(self) -> Array:
         alpha, total = self.concentration, self._total()

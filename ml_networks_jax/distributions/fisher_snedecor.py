@@ -7,6 +7,7 @@ import math
 import jax.numpy as jnp
 from jax.scipy import special as jsp
 
+from ml_networks_jax._indices import nan_unless
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey, Shape
 from ml_networks_jax.distributions.base import Distribution, distribution, param
 from ml_networks_jax.distributions.beta import LogitBeta, _log_beta
@@ -76,18 +77,18 @@ class FisherSnedecor(Distribution):
     def mean(self) -> Array:
         """``d₂/(d₂ - 2)`` for ``d₂ > 2``; NaN otherwise."""
         d1, d2 = self._broadcast(self.df1, self.df2)
-        return jnp.where(d2 > 2, d2 / (d2 - 2.0), jnp.nan)
+        return nan_unless(d2 > 2, d2 / (d2 - 2.0))
 
     def mode(self) -> Array:
         """``(d₁ - 2)/d₁ · d₂/(d₂ + 2)`` for ``d₁ > 2``; NaN otherwise."""
         d1, d2 = self._broadcast(self.df1, self.df2)
-        return jnp.where(d1 > 2, (d1 - 2.0) / d1 * d2 / (d2 + 2.0), jnp.nan)
+        return nan_unless(d1 > 2, (d1 - 2.0) / d1 * d2 / (d2 + 2.0))
 
     def variance(self) -> Array:
         """``2 d₂² (d₁ + d₂ - 2) / (d₁ (d₂ - 2)² (d₂ - 4))`` for ``d₂ > 4``; NaN otherwise."""
         d1, d2 = self._broadcast(self.df1, self.df2)
         v = 2.0 * d2**2 * (d1 + d2 - 2.0) / (d1 * (d2 - 2.0) ** 2 * (d2 - 4.0))
-        return jnp.where(d2 > 4, v, jnp.nan)
+        return nan_unless(d2 > 4, v)
 
     def entropy(self) -> Array:
         a, b = self._broadcast(0.5 * self.df1, 0.5 * self.df2)

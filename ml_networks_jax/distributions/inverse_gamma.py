@@ -7,6 +7,7 @@ import math
 import jax.numpy as jnp
 from jax.scipy import special as jsp
 
+from ml_networks_jax._indices import nan_unless
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey, Shape
 from ml_networks_jax.distributions.base import Distribution, distribution, param
 from ml_networks_jax.distributions.gamma import ExpGamma, _gamma_cdf_tangent
@@ -74,7 +75,7 @@ class InverseGamma(Distribution):
     def mean(self) -> Array:
         """``β / (α - 1)`` for ``α > 1``; NaN otherwise."""
         alpha, beta = self._broadcast(self.concentration, self.scale)
-        return jnp.where(alpha > 1, beta / (alpha - 1.0), jnp.nan)
+        return nan_unless(alpha > 1, beta / (alpha - 1.0))
 
     def mode(self) -> Array:
         alpha, beta = self._broadcast(self.concentration, self.scale)
@@ -83,7 +84,7 @@ class InverseGamma(Distribution):
     def variance(self) -> Array:
         """``β² / ((α - 1)² (α - 2))`` for ``α > 2``; NaN otherwise."""
         alpha, beta = self._broadcast(self.concentration, self.scale)
-        return jnp.where(alpha > 2, beta**2 / ((alpha - 1.0) ** 2 * (alpha - 2.0)), jnp.nan)
+        return nan_unless(alpha > 2, beta**2 / ((alpha - 1.0) ** 2 * (alpha - 2.0)))
 
     def entropy(self) -> Array:
         alpha, beta = self._broadcast(self.concentration, self.scale)

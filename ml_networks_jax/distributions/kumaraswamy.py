@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jax.scipy import special
 
+from ml_networks_jax._indices import nan_unless
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey
 from ml_networks_jax.distributions.base import Distribution, distribution, open_uniform, param
 
@@ -81,7 +82,7 @@ class Kumaraswamy(Distribution):
         """``((a-1)/(ab-1))^(1/a)`` for ``a >= 1, b >= 1`` (not both 1); NaN otherwise."""
         a, b = self.concentration1, self.concentration0
         m = ((a - 1.0) / (a * b - 1.0)) ** (1.0 / a)
-        return jnp.where((a >= 1) & (b >= 1) & ((a > 1) | (b > 1)), m, jnp.nan)
+        return nan_unless((a >= 1) & (b >= 1) & ((a > 1) | (b > 1)), m)
 
     def entropy(self) -> Array:
         a, b = self.concentration1, self.concentration0

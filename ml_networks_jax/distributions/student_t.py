@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy import special as jsp
 
+from ml_networks_jax._indices import nan_unless
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey
 from ml_networks_jax.distributions.base import Distribution, distribution, is_zero_tangent, param
 from ml_networks_jax.distributions.beta import _log_beta
@@ -129,7 +130,7 @@ class StudentT(Distribution):
     def mean(self) -> Array:
         """``loc`` for ``ν > 1``; NaN otherwise."""
         df, loc, _ = self._broadcast(self.df, self.loc, self.scale)
-        return jnp.where(df > 1, loc, jnp.nan)
+        return nan_unless(df > 1, loc)
 
     def mode(self) -> Array:
         df, loc, _ = self._broadcast(self.df, self.loc, self.scale)
@@ -139,7 +140,7 @@ class StudentT(Distribution):
         """``σ² ν/(ν - 2)`` for ``ν > 2``, ``inf`` for ``1 < ν <= 2``, NaN otherwise."""
         df, _, scale = self._broadcast(self.df, self.loc, self.scale)
         finite = scale**2 * df / jnp.where(df > 2, df - 2.0, 1.0)
-        return jnp.where(df > 2, finite, jnp.where(df > 1, jnp.inf, jnp.nan))
+        return nan_unless(df > 1, jnp.where(df > 2, finite, jnp.inf))
 
     def entropy(self) -> Array:
         """``(ν+1)/2 (ψ((ν+1)/2) - ψ(ν/2)) + ½ log ν + log B(ν/2, ½) + log σ``."""

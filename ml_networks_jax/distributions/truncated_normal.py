@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ml_networks_jax._indices import nan_unless
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey
 from ml_networks_jax.distributions.base import (
     Distribution,
@@ -188,7 +189,7 @@ class TruncatedNormal(Distribution):
         return s, r, up, lo
 
     def _out(self, x, valid):
-        return jnp.where(valid, x, jnp.nan).astype(self.dtype)
+        return nan_unless(valid, x).astype(self.dtype)
 
     # ---- sampling ----------------------------------------------------------------------------
 
@@ -246,7 +247,7 @@ class TruncatedNormal(Distribution):
         y_r = jnp.where(at_a, s["y_a"], jnp.where(at_b, -s["b_y"], s["y"]))
         value = -jnp.log(scale) - 0.5 * y_r * (s["y"] + r) - log_m
         value = jnp.where(inside, value, -jnp.inf)
-        value = jnp.where(jnp.isnan(x), jnp.nan, value)
+        value = nan_unless(~jnp.isnan(x), value)
         return self._out(value, valid)
 
     def log_cdf(self, x: ArrayLike) -> Array:

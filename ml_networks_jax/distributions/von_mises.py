@@ -352,6 +352,6 @@ def kl_von_mises_uniform(p: VonMises, q) -> Array:
         x * (1.0 - x * (0.75 - x * (5.0 / 9.0))),
         -log_i0e(kappa) - kappa * one_minus_bessel_ratio(kappa),
     )
-    kl = jnp.where(kappa > 0, kl, jnp.nan)  # κ <= 0 is invalid, as for the sampler
+    kl = nan_unless(kappa > 0, kl)  # κ <= 0 is invalid, as for the sampler
     inside = (q.low <= -math.pi) & (math.pi <= q.high)
     return jnp.where(inside, kl + jnp.log((q.high - q.low) / (2.0 * math.pi)), jnp.inf)

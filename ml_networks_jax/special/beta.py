@@ -94,7 +94,7 @@ import jax
 import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 
-from ml_networks_jax._indices import BLOCK, map_blocks, true_indices
+from ml_networks_jax._indices import BLOCK, map_blocks, nan_unless, true_indices
 from ml_networks_jax.special.gamma import (
     _A_T,
     _BERNOULLI,
@@ -338,7 +338,7 @@ def _cf_nr_d(a, b, x, n, alongs, pair=True):
     f1 = _nr_back_step(_nr_back_step(start, d_e), d_o)
 
     def body(i, carry):
-        d_o, d_e = _nr_pair(a, b, x, (top - 1 - i).astype(x.dtype), alongs)
+        d_o, d_e = _nr_pair(a, b, x, jnp.asarray(top - 1 - i, x.dtype), alongs)
         return tuple(_nr_back_step(_nr_back_step(f, d_e), d_o) for f in carry)
 
     fs = jax.lax.fori_loop(0, top, body, (f1, start) if pair else (f1,))
@@ -386,7 +386,7 @@ def _cf(a, b, x, y, lam, n):
     state = (jnp.zeros_like(x), jnp.ones_like(x), jnp.ones_like(x), consts[0] / consts[2])
 
     def body(j, st):
-        return _rescale(_bfrac_step(a, b, x, consts, (j + 1).astype(x.dtype), st))
+        return _rescale(_bfrac_step(a, b, x, consts, jnp.asarray(j + 1, x.dtype), st))
 
     # A rolled loop: unrolled, XLA's fusion of this recurrence compiles very slowly.
     state = jax.lax.fori_loop(0, n - 2, body, state, unroll=2)
@@ -403,7 +403,7 @@ def _cf_deep(a, b, x, y, lam, n):
     state = (jnp.zeros_like(x), jnp.ones_like(x), jnp.ones_like(x), consts[0] / consts[2])
 
     def body(j, st):
-        return _rescale(_bfrac_step(a, b, x, consts, (j + 1).astype(x.dtype), st))
+        return _rescale(_bfrac_step(a, b, x, consts, jnp.asarray(j + 1, x.dtype), st))
 
     state = jax.lax.fori_loop(0, n, body, state)
     return a * state[2] / state[3]
@@ -554,7 +554,7 @@ def _upper_gamma_scaled(s, z, cfg):
     n_cf = cfg.n_gamma_cf
 
     def step(i, f):
-        k = (n_cf - i).astype(z.dtype)
+        k = jnp.asarray(n_cf - i, z.dtype)
         return zc + (2.0 * k - 1.0) - s - k * (k - s) / f
 
     g_cf = 1.0 / jax.lax.fori_loop(0, n_cf, step, zc + (2.0 * n_cf + 1.0) - s)
@@ -564,7 +564,7 @@ def _upper_gamma_scaled(s, z, cfg):
 
     def series_step(k, carry):  # z < 1.5: 20 terms reach 1e-14
         term, acc = carry
-        k = k.astype(z.dtype)
+        k = jnp.asarray(k, z.dtype)
         term = term * (-zs / k)
         return term, acc + term / (sc + k)
 
@@ -828,7 +828,7 @@ def _log_density(a, b, t):
     valid, a_c, b_c, t_c, t_fin = _prepare(a, b, t)
     out = _shared(a_c, b_c, t_c, _cfg(a.dtype))["log_q"]
     out = jnp.where(t_fin, out, -jnp.inf)
-    return jnp.where(valid, out, jnp.nan)
+    return nan_unless(valid, out)
 
 
 def log_beta_logit_density(a, b, t):
@@ -873,7 +873,7 @@ def betainc_logit_tangent(a, b, t, wrt="ab"):
         raise ValueError(f'wrt must be "ab", "a" or "b", got {wrt!r}')
     dtype, (a, b, t) = _promote(a, b, t)
     _, _, h, _, valid = _core(a, b, t, tuple(wrt))
-    return tuple(jnp.where(valid, h_w, jnp.nan).astype(dtype) for h_w in h)
+    return tuple(nan_unless(valid, h_w).astype(dtype) for h_w in h)
 
 
 def _is_zero(v):
@@ -889,7 +889,7 @@ def _moved(da, db):
 @functools.partial(jax.custom_jvp)
 def _betainc_logit(a, b, t):
     i, _, _, _, valid = _core(a, b, t, ())
-    return jnp.where(valid, i, jnp.nan)
+    return nan_unless(valid, i)
 
 
 def _betainc_logit_jvp(primals, tangents):
@@ -899,13 +899,13 @@ def _betainc_logit_jvp(primals, tangents):
     # One evaluation gives the value, the density and the partials h of the parameters moved.
     moved = _moved(da, db)
     i, _, h, log_q, valid = _core(a, b, t, tuple(moved))
-    dens = jnp.where(valid, jnp.exp(log_q), jnp.nan)
+    dens = nan_unless(valid, jnp.exp(log_q))
     rate = jnp.zeros_like(i)
     for h_w, dv in zip(h, moved.values(), strict=True):
         rate = rate + jnp.where(valid, h_w, 0.0) * jnp.asarray(dv, i.dtype)
     if not _is_zero(dt):
         rate = rate + jnp.asarray(dt, i.dtype)
-    return jnp.where(valid, i, jnp.nan), dens * rate
+    return nan_unless(valid, i), dens * rate
 
 
 _betainc_logit.defjvp(_betainc_logit_jvp, symbolic_zeros=True)
@@ -935,8 +935,8 @@ def _betainc_x(a, b, x):
     xs = jnp.where(inside, x, 0.5)
     t = jnp.log(xs) - jnp.log1p(-xs)
     i, _, _, _, valid = _core(a, b, t, ())
-    edge = jnp.where(x == 0, 0.0, jnp.where(x == 1, 1.0, jnp.nan))
-    return jnp.where(valid & ~jnp.isnan(x), jnp.where(inside, i, edge), jnp.nan)
+    value = jnp.where(inside, i, jnp.where(x == 0, 0.0, 1.0))
+    return nan_unless(valid & (x >= 0) & (x <= 1), value)
 
 
 @_betainc_x.defjvp
@@ -953,7 +953,7 @@ def _betainc_x_jvp(primals, tangents):
     moved = _moved(da, db)
     _, _, h, log_q, _ = _core(a, b, t, tuple(moved))  # one evaluation
     dens_t = jnp.where(inside, jnp.exp(log_q), 0.0)
-    dens_t = jnp.where(valid, dens_t, jnp.nan)
+    dens_t = nan_unless(valid, dens_t)
     out = jnp.zeros_like(value)
     for h_w, dv in zip(h, moved.values(), strict=True):
         out = out + dens_t * jnp.where(inside, h_w, 0.0) * jnp.asarray(dv, value.dtype)
@@ -965,7 +965,7 @@ def _betainc_x_jvp(primals, tangents):
         at0 = jnp.where(ac < 1, jnp.inf, jnp.where(ac == 1, bc, 0.0))
         at1 = jnp.where(bc < 1, jnp.inf, jnp.where(bc == 1, ac, 0.0))
         dens_x = jnp.where(inside, dens_x, jnp.where(x <= 0, at0, at1))
-        dens_x = jnp.where(valid & (x >= 0) & (x <= 1), dens_x, jnp.nan)
+        dens_x = nan_unless(valid & (x >= 0) & (x <= 1), dens_x)
         out = out + dens_x * jnp.asarray(dx, value.dtype)
     return value, out
 

@@ -89,7 +89,7 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from jax.scipy import special as jsp
 
-from ml_networks_jax._indices import elementwise_in_blocks
+from ml_networks_jax._indices import elementwise_in_blocks, nan_unless
 
 __all__ = [
     "gammainc",
@@ -509,8 +509,7 @@ def log_gamma_density(a, log_x):
     out = lxq - t_s
     lim0 = jnp.where(a < 1, jnp.inf, jnp.where(a == 1, 0.0, -jnp.inf))
     out = jnp.where(t_fin, out, jnp.where(t > 0, -jnp.inf, lim0))
-    out = jnp.where(valid_a & ~jnp.isnan(t), out, jnp.nan)
-    return out.astype(dtype)
+    return nan_unless(valid_a & ~jnp.isnan(t), out).astype(dtype)
 
 
 def log_exp_gamma_density(a, log_x):
@@ -523,7 +522,7 @@ def log_exp_gamma_density(a, log_x):
     dtype, (a, t) = _promote(a, log_x)
     lxq, valid_a, t_fin = _log_xq_public(a, t)
     out = jnp.where(t_fin, lxq, -jnp.inf)
-    return jnp.where(valid_a & ~jnp.isnan(t), out, jnp.nan).astype(dtype)
+    return nan_unless(valid_a & ~jnp.isnan(t), out).astype(dtype)
 
 
 def gammainc_log_shape_tangent(a, log_x):
@@ -542,7 +541,7 @@ def gammainc_log_shape_tangent(a, log_x):
     """
     dtype, (a, t) = _promote(a, log_x)
     _, _, h, _, valid_a = _core(a, t, need_da=True)
-    return jnp.where(valid_a & ~jnp.isnan(t), h, jnp.nan).astype(dtype)
+    return nan_unless(valid_a & ~jnp.isnan(t), h).astype(dtype)
 
 
 def _incomplete_gamma_jvp(upper, primals, tangents):
@@ -560,26 +559,26 @@ def _incomplete_gamma_jvp(upper, primals, tangents):
         h = _core(a_d, t_d, need_da=True)[2]
     bad = ~valid_a | jnp.isnan(t)
     # NaN coefficients (not a NaN select) so that reverse mode propagates NaN too.
-    dens = jnp.where(bad, jnp.nan, jnp.exp(log_xq))
+    dens = nan_unless(~bad, jnp.exp(log_xq))
     rate = jnp.zeros_like(p)
     if need_da:
         rate = rate + jnp.where(bad, 0.0, h) * jnp.asarray(a_dot, p.dtype)
     if not isinstance(t_dot, SymbolicZero):
         rate = rate + jnp.asarray(t_dot, p.dtype)
-    value = jnp.where(bad, jnp.nan, q if upper else p)
+    value = nan_unless(~bad, q if upper else p)
     return value, (-dens if upper else dens) * rate
 
 
 @jax.custom_jvp
 def _gammainc_log(a, t):
     p, _, _, _, valid_a = _core(a, t, need_da=False)
-    return jnp.where(valid_a & ~jnp.isnan(t), p, jnp.nan)
+    return nan_unless(valid_a & ~jnp.isnan(t), p)
 
 
 @jax.custom_jvp
 def _gammaincc_log(a, t):
     _, q, _, _, valid_a = _core(a, t, need_da=False)
-    return jnp.where(valid_a & ~jnp.isnan(t), q, jnp.nan)
+    return nan_unless(valid_a & ~jnp.isnan(t), q)
 
 
 _gammainc_log.defjvp(functools.partial(_incomplete_gamma_jvp, False), symbolic_zeros=True)
@@ -598,8 +597,8 @@ def _at_x(fn, at_zero, a, x):
     dtype, (a, x) = _promote(a, x)
     pos = x > 0
     value = fn(a, jnp.log(jnp.where(pos, x, 1.0)))
-    edge = jnp.where((x == 0) & (a > 0), at_zero, jnp.nan)
-    return jnp.where(pos, value, edge).astype(dtype)
+    value = jnp.where(pos, value, at_zero)
+    return nan_unless(pos | ((x == 0) & (a > 0)), value).astype(dtype)
 
 
 def gammainc(a, x):

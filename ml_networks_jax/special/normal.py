@@ -58,6 +58,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy import special as jsp
 
+from ml_networks_jax._indices import nan_unless
+
 __all__ = ["log_ndtr", "log_ndtr_diff", "ndtri_exp"]
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -86,6 +88,16 @@ def _gl_points(dtype) -> int:
     return 14 if _is64(dtype) else 8
 
 
+def _erfcx(x):
+    """``exp(x²) erfc(x)`` for ``x >= 0``: ``jsp.erfcx`` evaluates its asymptotic series at every
+    ``x``, which is ``0·∞ = NaN`` where ``1/x²`` overflows (``x -> 0``), in the branch it does not
+    take; below ``x = 1`` its own direct form is written here, so that it only sees ``x >= 1``."""
+    near_zero = x < 1.0
+    x_s = jnp.where(near_zero, x, 0.0)
+    direct = jnp.exp(jnp.square(x_s)) * jsp.erfc(x_s)
+    return jnp.where(near_zero, direct, jsp.erfcx(jnp.where(near_zero, 1.0, x)))
+
+
 def _fraction(p):
     """``(p_c, D₁, D₂, D₃)`` of Laplace's continued fraction ``D_n = n/(p_c + D_{n+1})``, evaluated
     backwards from a fixed depth at ``p_c = p`` for finite ``p >= _P_CF`` and at ``p_c = _P_CF``
@@ -109,7 +121,7 @@ def _mills_ratio(p, fraction=None):
     ``x ≈ 9.19``: the fraction never meets that.)"""
     pc, d1, _, _ = _fraction(p) if fraction is None else fraction
     small = p < _P_CF
-    direct = _SQRT_HALF_PI * jsp.erfcx(jnp.where(small, p, 0.0) * _SQRT_HALF)
+    direct = _SQRT_HALF_PI * _erfcx(jnp.where(small, p, 0.0) * _SQRT_HALF)
     far = jnp.where(jnp.isfinite(p), 1.0 / (pc + d1), jnp.where(p > 0, 0.0, p))
     return jnp.where(small, direct, far)
 
@@ -305,8 +317,7 @@ def log_ndtr_diff_parts(a, b, b_minus_a=None):
     b_s = jnp.where(fin_b, b_, r)
     ra = jnp.where(fin_a, -0.5 * (a_s - r) * (a_s + r) - log_m, -jnp.inf)
     rb = jnp.where(fin_b, -0.5 * (b_s - r) * (b_s + r) - log_m, -jnp.inf)
-    nan = jnp.nan
-    return jnp.where(bad, nan, value), jnp.where(bad, nan, ra), jnp.where(bad, nan, rb)
+    return nan_unless(~bad, value), nan_unless(~bad, ra), nan_unless(~bad, rb)
 
 
 @jax.custom_jvp
@@ -362,7 +373,7 @@ def _ndtri_exp_impl(log_p):
         x = x - (value - lp) * jnp.exp(-log_ratio)
     x = jnp.where(lp == 0, jnp.inf, x)
     x = jnp.where(jnp.isneginf(lp), -jnp.inf, x)
-    return jnp.where(valid, x, jnp.nan)
+    return nan_unless(valid, x)
 
 
 @jax.custom_jvp

@@ -81,7 +81,7 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from jax.scipy import special as jsp
 
-from ml_networks_jax._indices import elementwise_in_blocks
+from ml_networks_jax._indices import elementwise_in_blocks, nan_unless
 from ml_networks_jax.special.gamma import _promote
 
 _TWO_PI = 2.0 * math.pi
@@ -265,8 +265,8 @@ def _core_elementwise(x, kappa, need_h):
     tail = jnp.where(inner, 0.5 - s0 / norm, jnp.exp(-a - log_norm) * s0)
     upper = r > 0
     cdf = jnp.where(upper, 1.0 - tail, tail) + n
-    cdf = jnp.where(valid, cdf, jnp.nan)
-    log_q = jnp.where(valid, log_q, jnp.nan)
+    cdf = nan_unless(valid, cdf)
+    log_q = nan_unless(valid, log_q)
     if not need_h:
         return cdf, None, log_q, valid
     s1 = scale * s1
@@ -274,7 +274,7 @@ def _core_elementwise(x, kappa, need_h):
     h_out = one_minus_a * s0 - (2.0 * sin2 * s0 + s1 / k)
     h_tail = jnp.where(inner, h_in, h_out)  # (∂T/∂κ)/q at x' = -|r|
     h = jnp.where(upper, -h_tail, h_tail)
-    return cdf, jnp.where(valid, h, jnp.nan), log_q, valid
+    return cdf, nan_unless(valid, h), log_q, valid
 
 
 @jax.custom_jvp
@@ -362,7 +362,7 @@ def von_mises_log_prob(x, concentration):
     two_pi = 2.0 * pi_hi
     r = x - two_pi * jax.lax.stop_gradient(jnp.floor((x + pi_hi) / two_pi))  # in [-π, π]
     out = -2.0 * kappa * jnp.square(sin_quarter(0.5 * r)) - log_i0e - _LOG_2PI
-    return jnp.where(valid, out, jnp.nan).astype(dtype)
+    return nan_unless(valid, out).astype(dtype)
 
 
 def _bessel_public(concentration, which):
@@ -374,7 +374,7 @@ def _bessel_public(concentration, which):
         # κ -> 0: I0e(κ) -> 1; keep the limit where the clamp above would change the value.
         out = jnp.where(kappa == 0, 0.0, out)
         valid = kappa >= 0
-    return jnp.where(valid, out, jnp.nan).astype(dtype)
+    return nan_unless(valid, out).astype(dtype)
 
 
 def log_i0e(concentration):
@@ -403,7 +403,7 @@ def log_i0(concentration):
     n = 11 if kappa.dtype == jnp.float64 else 6
     series = jnp.log1p(q * _poly([1.0 / math.factorial(j + 1) ** 2 for j in range(n)], q))
     out = jnp.where(small, series, log_i0e(kappa) + kappa)
-    return jnp.where(kappa >= 0, out, jnp.nan).astype(dtype)
+    return nan_unless(kappa >= 0, out).astype(dtype)
 
 
 def bessel_ratio(concentration):
