@@ -26,6 +26,7 @@ Samples have shape ``sample_shape + batch_shape + event_shape`` (the torch/TFP c
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any, ClassVar
 
@@ -155,6 +156,13 @@ def inside_support(evaluate, method: str, x: Array, low: Array, high: Array) -> 
     return jnp.where(below, at_low, jnp.where(above, at_high, value))
 
 
+def log_density_at_end(exponent: Array, log_coefficient: Array) -> Array:
+    """The log density at an end of the support where it behaves as ``C t^exponent`` (``t`` the
+    distance to the end): ``+inf`` for a negative exponent, ``log C`` for 0, ``-inf`` for a
+    positive one."""
+    return jnp.where(exponent < 0, jnp.inf, jnp.where(exponent == 0, log_coefficient, -jnp.inf))
+
+
 def interior_point(x: Array, low: Array, high: Array) -> Array:
     """``x`` where it lies strictly inside ``(low, high)``, else a fixed interior point (the
     midpoint, or 1 inside a finite end point, or 0)."""
@@ -167,6 +175,56 @@ def interior_point(x: Array, low: Array, high: Array) -> Array:
     return jnp.where((x <= low) | (x >= high), interior, x)
 
 
+def checked(method):
+    """Decorate a value method ``method(self)`` or ``method(self, x)``: NaN where the parameters
+    are invalid (``self._valid()`` is False) or ``x`` is NaN (an event with a NaN entry), the
+    method's value elsewhere; for ``log_prob``, ``cdf``, ``log_cdf`` and ``log_survival`` of a
+    univariate family (unless circular) their limits at ``x = ±inf``, where the method sees an
+    interior point instead (no ``inf - inf`` in a value, no NaN in a gradient). The method runs
+    on every element, branch-free; what it computes for invalid ones is discarded."""
+
+    limits = _LIMITS.get(method.__name__)
+
+    @functools.wraps(method)
+    def value_or_nan(self, *args):
+        ok = self._valid()
+        if not args:  # moments: batch_shape + event dims
+            value = method(self)
+            ok = jnp.broadcast_to(ok, self.batch_shape)
+            ok = ok.reshape(ok.shape + (1,) * (jnp.ndim(value) - ok.ndim))
+            return jnp.where(ok, value, jnp.nan)
+        x = jnp.asarray(args[0])
+        if not jnp.issubdtype(x.dtype, jnp.inexact):  # counts: never NaN
+            return jnp.where(ok, method(self, x), jnp.nan)
+        nan = jnp.isnan(x)
+        ok = ok & ~jnp.any(nan, axis=tuple(range(nan.ndim - self.event_ndims, nan.ndim)))
+        if limits is None or self.event_ndims or self._circular:
+            return jnp.where(ok, method(self, x), jnp.nan)
+        infinite = jnp.isinf(x)
+        value = method(self, jnp.where(infinite, interior_point(x, *self.support()), x))
+        value = jnp.where(x == -jnp.inf, limits[0], jnp.where(x == jnp.inf, limits[1], value))
+        return jnp.where(ok, value, jnp.nan)
+
+    return value_or_nan
+
+
+def quantile(method):
+    """Decorate ``icdf(self, p)`` written for ``0 < p < 1``: the ends of the support at ``p = 0``
+    and ``p = 1``, NaN for ``p`` outside ``[0, 1]`` (and as :func:`checked`). The formula sees
+    ``p = 1/2`` where it is not used, so no NaN or infinity reaches a gradient."""
+
+    @checked
+    @functools.wraps(method)
+    def icdf(self, p):
+        p = jnp.asarray(p)
+        inside = (p > 0) & (p < 1)
+        value = method(self, jnp.where(inside, p, 0.5))
+        low, high = self.support()
+        return jnp.where(inside, value, jnp.where(p == 0, low, jnp.where(p == 1, high, jnp.nan)))
+
+    return icdf
+
+
 class Distribution:
     """Base class of every distribution. See the module docstring for the contract."""
 
@@ -174,6 +232,21 @@ class Distribution:
     event_ndims: ClassVar[int] = 0
     #: End points of the support of a univariate family with fixed support (see ``support``).
     _support: ClassVar[tuple[float, float]] = (-math.inf, math.inf)
+    #: Parameters that must be positive (scales, rates, shapes): see ``_valid``.
+    _positive: ClassVar[tuple[str, ...]] = ()
+    #: A law on the circle has no limits at ``x = ±inf`` (see :func:`checked`).
+    _circular: ClassVar[bool] = False
+
+    def _valid(self) -> Array:
+        """Where the parameters are valid (broadcastable to ``batch_shape``): no entry is NaN
+        and those named in ``_positive`` are ``> 0``. Families with other constraints extend
+        it; the value methods decorated with :func:`checked` give NaN elsewhere."""
+        ok = jnp.asarray(True)
+        for f in self._param_fields():
+            p = jnp.asarray(getattr(self, f.name))
+            good = p > 0 if f.name in self._positive else ~jnp.isnan(p)
+            ok = ok & jnp.all(good, axis=tuple(range(p.ndim - f.metadata[_EVENT_NDIMS], p.ndim)))
+        return ok
 
     def __post_init__(self) -> None:
         for f in self._param_fields():
@@ -288,13 +361,13 @@ class Distribution:
         """``log F(x)``: ``-inf`` with a zero gradient where ``F = 0`` (below the support);
         families override it where the lower tail needs more accuracy."""
         f = self.cdf(x)
-        return jnp.where(f > 0, jnp.log(jnp.where(f > 0, f, 1.0)), -jnp.inf)
+        return jnp.where(f == 0, -jnp.inf, jnp.log(jnp.where(f == 0, 1.0, f)))  # NaN stays
 
     def log_survival(self, x: ArrayLike) -> Array:
         """``log(1 - F(x))``: ``-inf`` with a zero gradient where ``F = 1`` (above the support);
         families override it where the upper tail needs more accuracy."""
         f = self.cdf(x)
-        return jnp.where(f < 1, jnp.log1p(-jnp.where(f < 1, f, 0.0)), -jnp.inf)
+        return jnp.where(f == 1, -jnp.inf, jnp.log1p(-jnp.where(f == 1, 0.0, f)))  # NaN stays
 
     def icdf(self, p: ArrayLike) -> Array:
         raise NotImplementedError(f"{type(self).__name__} has no closed-form icdf.")
