@@ -23,10 +23,6 @@ cases = pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 INF, NAN = math.inf, math.nan
 
 
-def _values(fn, *args):
-    return np.asarray(jax.jit(fn)(*args), np.float64)
-
-
 # ---- the ends of the support ----------------------------------------------------------------
 
 END_LIMITS = [
@@ -75,6 +71,20 @@ def test_log_density_at_an_end_is_its_limit(name, params, x, limit):
 # ---- outside the support -------------------------------------------------------------------
 
 
+_LIMIT_METHODS = ("log_prob", "cdf", "log_cdf", "log_survival")
+
+
+@jax.jit
+def _at_infinity(dist):
+    """The four pointwise methods at ``(-inf, inf)`` and their gradients in the parameters."""
+    x = jnp.asarray([-INF, INF], dist.dtype)[:, None]
+
+    def values(d):
+        return [getattr(d, m)(x) for m in _LIMIT_METHODS]
+
+    return values(dist), [jax.grad(lambda d, i=i: jnp.sum(values(d)[i]))(dist) for i in range(4)]
+
+
 @float32_only
 @cases
 def test_infinite_arguments_give_the_limits(case):
@@ -82,15 +92,12 @@ def test_infinite_arguments_give_the_limits(case):
     function likewise (circular laws aside), with finite gradients in every parameter."""
     if case.name == "VonMises":
         pytest.skip("circular: no limits at ±inf")
-    dist = case.dist()
-    x = jnp.asarray([-INF, INF], DTYPE)[:, None]
-    want = {"log_prob": (-INF, -INF), "cdf": (0.0, 1.0), "log_cdf": (-INF, 0.0),
-            "log_survival": (0.0, -INF)}  # fmt: skip
-    for method, limits in want.items():
-        got = np.asarray(getattr(dist, method)(x), np.float64)
-        np.testing.assert_array_equal(got, np.broadcast_to(np.array(limits)[:, None], got.shape))
-        grads = jax.grad(lambda d, m=method: jnp.sum(getattr(d, m)(x)))(dist)
-        for g in jax.tree.leaves(grads):
+    values, grads = _at_infinity(case.dist())
+    limits = [(-INF, -INF), (0.0, 1.0), (-INF, 0.0), (0.0, -INF)]
+    for method, value, limit, grad in zip(_LIMIT_METHODS, values, limits, grads, strict=True):
+        value = np.asarray(value, np.float64)
+        np.testing.assert_array_equal(value, np.broadcast_to(np.array(limit)[:, None], value.shape))
+        for g in jax.tree.leaves(grad):
             assert np.all(np.isfinite(np.asarray(g))), (method, g)
 
 
@@ -120,10 +127,11 @@ def test_discrete_and_simplex_values_outside_the_support():
 
 
 @pytest.mark.parametrize("k", [3, 1000])
-def test_dirichlet_draws_lie_on_the_simplex(key, k):
-    """The simplex check tolerates the rounding of normalized vectors: the library's draws and
-    softmax outputs have finite log densities."""
-    d = mnj.Dirichlet(jnp.full((k,), 0.7, DTYPE))
+@pytest.mark.parametrize("alpha", [0.7, 1e-3])
+def test_dirichlet_draws_lie_on_the_simplex(key, k, alpha):
+    """The simplex check tolerates the rounding of normalized vectors: the library's draws
+    (``|log g| ~ 1e3`` at α = 1e-3) and softmax outputs have finite log densities."""
+    d = mnj.Dirichlet(jnp.full((k,), alpha, DTYPE))
     x = d.sample(key, (200,))
     soft = jax.nn.softmax(jax.random.normal(key, (200, k), DTYPE), -1)
     assert np.all(np.isfinite(np.asarray(d.log_prob(x))))
@@ -197,7 +205,9 @@ def _invalid_variants(case):
     return out
 
 
-def _methods(dist):
+@jax.jit
+def _methods(dist, key):
+    """Every value method at one point, and four draws."""
     out = {}
     for m in ("mean", "variance", "mode", "entropy"):
         try:
@@ -211,7 +221,7 @@ def _methods(dist):
         out["icdf"] = dist.icdf(jnp.asarray(0.3, dist.dtype))
     except NotImplementedError:
         pass
-    return out
+    return out, dist.sample(key, (4,))
 
 
 @float32_only
@@ -219,19 +229,17 @@ def _methods(dist):
 def test_invalid_parameters_give_nan_everywhere(case, key):
     """Element 0 of a batch of 3 gets an invalid value; every method (and, for the samplers
     without a retry path, every draw) is NaN there and unchanged at the valid elements."""
-    valid = case.dist()
-    want = jax.jit(_methods)(valid)
+    want, _ = _methods(case.dist(), key)
     for name, bad in _invalid_variants(case):
         values = {k: np.array(v, np.float64) for k, v in case.params.items()}
         values[name][0] = bad
-        dist = case.dist(**values)
-        got = jax.jit(_methods)(dist)
+        got, draws = _methods(case.dist(**values), key)
         for method, value in got.items():
             value, reference = np.asarray(value), np.asarray(want[method])
             assert np.isnan(value[0]), (name, bad, method, value)
             np.testing.assert_array_equal(value[1:], reference[1:], err_msg=f"{name} {method}")
         if case.name not in RETRY_SAMPLERS:
-            draws = np.asarray(jax.jit(lambda d: d.sample(key, (4,)))(dist))
+            draws = np.asarray(draws)
             assert np.all(np.isnan(draws[:, 0])) and np.all(np.isfinite(draws[:, 1:])), name
 
 
@@ -244,8 +252,11 @@ def _event_and_discrete():
             [0.3, 0.4],
         ),
         (lambda logits: mnj.Bernoulli(logits=logits), {"logits": [0.3, -2.0]}, 1.0),
-        (lambda logits: mnj.OneHotCategorical(logits=logits),
-         {"logits": [[0.1, 0.2, 0.3], [1.0, 0.0, -1.0]]}, [0.0, 1.0, 0.0]),  # fmt: skip
+        (
+            lambda logits: mnj.OneHotCategorical(logits=logits),
+            {"logits": [[0.1, 0.2, 0.3], [1.0, 0.0, -1.0]]},
+            [0.0, 1.0, 0.0],
+        ),  # fmt: skip
     ]
 
 

@@ -148,8 +148,10 @@ def test_scalar_family_matches_mpmath(name):
     params = {k: theta[:, i : i + 1] for i, k in enumerate(param_names)}
 
     def where(idx):
-        point = {"x": ref["x"][idx]} if len(idx) > 1 else {}
-        return dict(zip(param_names, theta[idx[0]], strict=True)) | point
+        return dict(zip(param_names, theta[idx[0]], strict=True)) | {"x": ref["x"][idx]}
+
+    def row(idx):
+        return dict(zip(param_names, theta[idx[0]], strict=True))
 
     # Quantile arguments: the CDF rounded to the dtype (lower half) or 1 - S (upper half); the
     # reference is one Newton step from x, ``x + (p - F(x))/q(x)``, exact to second order.
@@ -188,7 +190,7 @@ def test_scalar_family_matches_mpmath(name):
     moments = DATA[f"{name}.moments"][rows].T
     ref = dict(zip(("mean", "dmean", "var", "dvar", "ent", "dent"), moments, strict=True))
     got = {k: got[k][:, 0] for k in ("mean", "var", "ent")}
-    _check_moments(failures, name, got, ref, where)
+    _check_moments(failures, name, got, ref, row)
     assert not failures, "\n".join(failures)
 
 
@@ -219,9 +221,11 @@ def test_vector_or_discrete_family_matches_mpmath(name):
     lp, cond_lp = DATA[f"{name}.lp"][rows], DATA[f"{name}.cond_lp"][rows]
     mask = DATA[f"{name}.pt_f32"][rows] | X64
 
+    def row(idx):
+        return {k: v[idx[0]].tolist() for k, v in params.items()}
+
     def where(idx):
-        point = {"x": x[idx].tolist()} if len(idx) > 1 else {}
-        return {k: v[idx[0]].tolist() for k, v in params.items()} | point
+        return row(idx) | {"x": x[idx].tolist()}
 
     scale = np.maximum(1.0, np.abs(lp))
     err = np.abs(got["lp"] - lp) / scale
@@ -229,5 +233,5 @@ def test_vector_or_discrete_family_matches_mpmath(name):
     ref = {k: DATA[f"{name}.{k}"][rows] for k in ("mean", "dmean", "var", "dvar", "ent", "dent")}
     squeeze = (lambda v: v) if scalar_events else (lambda v: v[:, 0])
     got = {"mean": squeeze(got["mean"]), "var": squeeze(got["var"]), "ent": got["ent"][:, 0]}
-    _check_moments(failures, name, got, ref, where)
+    _check_moments(failures, name, got, ref, row)
     assert not failures, "\n".join(failures)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
 import jax.numpy as jnp
-import numpy as np
 from jax.scipy import special
 
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey
@@ -41,7 +42,7 @@ def log_power_moments(c: Array, b: Array) -> tuple[Array, Array]:
     """
     c, b = jnp.broadcast_arrays(c, b)
     f64 = c.dtype == jnp.float64
-    n, lo, hi = (208, -38.0, np.log(45.0)) if f64 else (80, -20.0, np.log(24.0))
+    n, lo, hi = (208, -38.0, math.log(45.0)) if f64 else (80, -20.0, math.log(24.0))
     finite_b = jnp.isfinite(b)
     top = jnp.maximum(jnp.maximum(1.0, c), jnp.where(finite_b, b, 1.0))
     start = lo - jnp.log(top)
