@@ -48,6 +48,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ml_networks_jax._indices import nan_unless
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey, Shape
 
 _EVENT_NDIMS = "event_ndims"
@@ -370,6 +371,13 @@ def inside_support(evaluate, method: str, x: Array, low: Array, high: Array) -> 
     return jnp.where(below, at_low, jnp.where(above, at_high, value))
 
 
+def log_density_at_end(exponent: Array, log_coefficient: Array) -> Array:
+    """The log density at an end of the support where it behaves as ``C t^exponent`` (``t`` the
+    distance to the end): ``+inf`` for a negative exponent, ``log C`` for 0, ``-inf`` for a
+    positive one."""
+    return jnp.where(exponent < 0, jnp.inf, jnp.where(exponent == 0, log_coefficient, -jnp.inf))
+
+
 def interior_point(x: Array, low: Array, high: Array) -> Array:
     """``x`` where it lies strictly inside ``(low, high)``, else a fixed interior point (the
     midpoint, or 1 inside a finite end point, or 0)."""
@@ -383,6 +391,57 @@ def interior_point(x: Array, low: Array, high: Array) -> Array:
     return jnp.where((x <= low) | (x >= high), interior, x)
 
 
+def checked(method):
+    """Decorate a value method ``method(self)`` or ``method(self, x)``: NaN where the parameters
+    are invalid (``self._valid()`` is False) or ``x`` is NaN (an event with a NaN entry), the
+    method's value elsewhere; for ``log_prob``, ``cdf``, ``log_cdf`` and ``log_survival`` of a
+    univariate family (unless circular) their limits at ``x = ±inf``, where the method sees an
+    interior point instead (no ``inf - inf`` in a value, no NaN in a gradient). The method runs
+    on every element, branch-free; what it computes for invalid ones is discarded."""
+
+    limits = _LIMITS.get(method.__name__)
+
+    @functools.wraps(method)
+    def value_or_nan(self, *args):
+        ok = self._valid()
+        if not args:  # moments: batch_shape + event dims
+            value = method(self)
+            ok = jnp.broadcast_to(ok, self.batch_shape)
+            ok = ok.reshape(ok.shape + (1,) * (jnp.ndim(value) - ok.ndim))
+            return nan_unless(ok, value)
+        x = jnp.asarray(args[0])
+        if not jnp.issubdtype(x.dtype, jnp.inexact):  # counts: never NaN
+            return nan_unless(ok, method(self, x))
+        nan = jnp.isnan(x)
+        ok = ok & ~jnp.any(nan, axis=tuple(range(nan.ndim - self.event_ndims, nan.ndim)))
+        if limits is None or self.event_ndims or self._circular:
+            return nan_unless(ok, method(self, x))
+        infinite = jnp.isinf(x)
+        value = method(self, jnp.where(infinite, interior_point(x, *self.support()), x))
+        value = jnp.where(x == -jnp.inf, limits[0], jnp.where(x == jnp.inf, limits[1], value))
+        return nan_unless(ok, value)
+
+    return value_or_nan
+
+
+def quantile(method):
+    """Decorate ``icdf(self, p)`` written for ``0 < p < 1``: the ends of the support at ``p = 0``
+    and ``p = 1``, NaN for ``p`` outside ``[0, 1]`` (and as :func:`checked`). The formula sees
+    ``p = 1/2`` where it is not used, so no NaN or infinity reaches a gradient."""
+
+    @checked
+    @functools.wraps(method)
+    def icdf(self, p):
+        p = jnp.asarray(p)
+        inside = (p > 0) & (p < 1)
+        value = method(self, jnp.where(inside, p, 0.5))
+        low, high = self.support()
+        in_range = (p >= 0) & (p <= 1)
+        return nan_unless(in_range, jnp.where(inside, value, jnp.where(p == 0, low, high)))
+
+    return icdf
+
+
 class Distribution:
     """Base class of every distribution. See the module docstring for the contract."""
 
@@ -390,6 +449,21 @@ class Distribution:
     event_ndims: ClassVar[int] = 0
     #: End points of the support of a univariate family with fixed support (see ``support``).
     _support: ClassVar[tuple[float, float]] = (-math.inf, math.inf)
+    #: Parameters that must be positive (scales, rates, shapes): see ``_valid``.
+    _positive: ClassVar[tuple[str, ...]] = ()
+    #: A law on the circle has no limits at ``x = ±inf`` (see :func:`checked`).
+    _circular: ClassVar[bool] = False
+
+    def _valid(self) -> Array:
+        """Where the parameters are valid (broadcastable to ``batch_shape``): no entry is NaN
+        and those named in ``_positive`` are ``> 0``. Families with other constraints extend
+        it; the value methods decorated with :func:`checked` give NaN elsewhere."""
+        ok = jnp.asarray(True)
+        for f in self._param_fields():
+            p = jnp.asarray(getattr(self, f.name))
+            good = p > 0 if f.name in self._positive else ~jnp.isnan(p)
+            ok = ok & jnp.all(good, axis=tuple(range(p.ndim - f.metadata[_EVENT_NDIMS], p.ndim)))
+        return ok
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Give a family's own public value and sampling methods the boundary checks (the shape
@@ -521,14 +595,14 @@ class Distribution:
         """``log F(x)``: ``-inf`` with a zero gradient where ``F = 0`` (below the support);
         families override it where the lower tail needs more accuracy."""
         f = self.cdf(x)
-        return jnp.where(f > 0, jnp.log(jnp.where(f > 0, f, 1.0)), -jnp.inf)
+        return jnp.where(f == 0, -jnp.inf, jnp.log(jnp.where(f == 0, 1.0, f)))  # NaN stays
 
     @_checks_value
     def log_survival(self, x: ArrayLike) -> Array:
         """``log(1 - F(x))``: ``-inf`` with a zero gradient where ``F = 1`` (above the support);
         families override it where the upper tail needs more accuracy."""
         f = self.cdf(x)
-        return jnp.where(f < 1, jnp.log1p(-jnp.where(f < 1, f, 0.0)), -jnp.inf)
+        return jnp.where(f == 1, -jnp.inf, jnp.log1p(-jnp.where(f == 1, 0.0, f)))  # NaN stays
 
     @_checks_value
     def icdf(self, p: ArrayLike) -> Array:

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey, Shape
-from ml_networks_jax.distributions.base import as_float_param, param
+from ml_networks_jax.distributions.base import as_float_param, checked, param
 from ml_networks_jax.distributions.categorical import (
     Discrete,
     discrete_distribution,
@@ -64,27 +64,31 @@ class Bernoulli(Discrete):
         finite = jnp.isfinite(self.logits)
         return finite, jnp.where(finite, self.logits, 0.0)
 
+    @checked
     def log_prob(self, x: ArrayLike) -> Array:
-        """``x log p + (1 - x) log(1 - p)``, exact in both tails; at infinite logits 0 for the
-        certain outcome and ``-inf`` otherwise."""
+        """``log p`` at ``x = 1``, ``log(1 - p)`` at ``x = 0``, each exact in its tail; at
+        infinite logits 0 for the certain outcome and ``-inf`` otherwise; ``-inf`` for ``x``
+        outside ``{0, 1}``."""
         x = self._as_float(x)
         finite, l = self._finite()
-        # Equal for every x; each is exact at the outcome it is used for.
-        one = -jax.nn.softplus(-l) - (1 - x) * l
-        zero = -jax.nn.softplus(l) + x * l
+        value = jnp.where(x == 1, -jax.nn.softplus(-l), -jax.nn.softplus(l))
         certain = jnp.where(x == (self.logits > 0).astype(x.dtype), 0.0, -jnp.inf)
-        return jnp.where(finite, jnp.where(x > 0.5, one, zero), certain)
+        value = jnp.where(finite, value, certain)
+        return jnp.where((x == 0) | (x == 1), value, -jnp.inf)
 
+    @checked
     def entropy(self) -> Array:
         """``p softplus(-l) + (1 - p) softplus(l)``; 0 at infinite logits."""
         finite, l = self._finite()
         h = jax.nn.sigmoid(l) * jax.nn.softplus(-l) + jax.nn.sigmoid(-l) * jax.nn.softplus(l)
         return jnp.where(finite, h, 0.0)
 
+    @checked
     def mode(self) -> Array:
         """1 where ``p > 1/2``, else 0 (ties give 0)."""
         return (self.logits > 0).astype(self.dtype)
 
+    @checked
     def variance(self) -> Array:
         return jax.nn.sigmoid(self.logits) * jax.nn.sigmoid(-self.logits)
 

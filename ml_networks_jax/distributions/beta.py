@@ -20,8 +20,14 @@ from jax.scipy import special as jsp
 
 from ml_networks_jax._indices import nan_unless
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey, Shape
-from ml_networks_jax.distributions.base import Distribution, distribution, is_zero_tangent, param
-from ml_networks_jax.distributions.gamma import log_standard_gamma
+from ml_networks_jax.distributions.base import (
+    Distribution,
+    checked,
+    distribution,
+    is_zero_tangent,
+    param,
+)
+from ml_networks_jax.distributions.gamma import log_standard_gamma, standard_gamma_entropy
 from ml_networks_jax.special.beta import (
     betainc,
     betainc_logit,
@@ -80,6 +86,8 @@ class LogitBeta(Distribution):
     concentration1: Array = param()
     concentration0: Array = param()
 
+    _positive = ("concentration1", "concentration0")
+
     def _draw(self, key: PRNGKey, shape: tuple[int, ...]) -> Array:
         a, b = (jnp.broadcast_to(p, shape) for p in (self.concentration1, self.concentration0))
         log_g = log_standard_gamma(key, jnp.stack([a, b])).reshape((2,) + shape)
@@ -94,27 +102,34 @@ class LogitBeta(Distribution):
             t,
         )
 
+    @checked
     def log_prob(self, t: ArrayLike) -> Array:
         return log_beta_logit_density(self.concentration1, self.concentration0, t)
 
+    @checked
     def cdf(self, t: ArrayLike) -> Array:
         return betainc_logit(self.concentration1, self.concentration0, t)
 
+    @checked
     def log_cdf(self, t: ArrayLike) -> Array:
         return jnp.log(self.cdf(t))
 
+    @checked
     def log_survival(self, t: ArrayLike) -> Array:
         """``log(1 - I_x(a, b)) = log I_{1-x}(b, a)``: the upper tail directly."""
         return jnp.log(betainc_logit(self.concentration0, self.concentration1, -t))
 
+    @checked
     def mean(self) -> Array:
         """``ψ(a) - ψ(b)``."""
         return jsp.digamma(self.concentration1) - jsp.digamma(self.concentration0)
 
+    @checked
     def mode(self) -> Array:
         """``log(a / b)``."""
         return jnp.log(self.concentration1) - jnp.log(self.concentration0)
 
+    @checked
     def variance(self) -> Array:
         """``ψ'(a) + ψ'(b)``."""
         a, b = self._broadcast(self.concentration1, self.concentration0)
@@ -147,6 +162,7 @@ class Beta(Distribution):
     """
 
     _support = (0.0, 1.0)
+    _positive = ("concentration1", "concentration0")
 
     concentration1: Array = param()
     concentration0: Array = param()
@@ -173,6 +189,7 @@ class Beta(Distribution):
         tangent = _beta_tangent(a, b, ddist.concentration1, ddist.concentration0, logit(x))
         return x * (1.0 - x) * tangent
 
+    @checked
     def log_prob(self, x: ArrayLike) -> Array:
         a, b = self.concentration1, self.concentration0
         inside = (x > 0) & (x < 1)
@@ -186,43 +203,48 @@ class Beta(Distribution):
         edge = jnp.where(support, edge, -jnp.inf)
         return jnp.where(inside, log_q, edge)
 
+    @checked
     def cdf(self, x: ArrayLike) -> Array:
         return betainc(self.concentration1, self.concentration0, jnp.clip(x, 0.0, 1.0))
 
+    @checked
     def log_cdf(self, x: ArrayLike) -> Array:
         """``log I_x(a, b)``; ``-inf`` with a zero gradient for ``x <= 0``."""
         above = x > 0
         return jnp.where(above, jnp.log(self.cdf(jnp.where(above, x, 0.5))), -jnp.inf)
 
+    @checked
     def log_survival(self, x: ArrayLike) -> Array:
-        """``log I_{1-x}(b, a)``: the upper tail directly; ``-inf`` with a zero gradient for
-        ``x >= 1``."""
-        a, b = self.concentration1, self.concentration0
-        below = x < 1
-        y = jnp.clip(1.0 - jnp.where(below, x, 0.5), 0.0, 1.0)
-        return jnp.where(below, jnp.log(betainc(b, a, y)), -jnp.inf)
+        """``log I_{1-x}(b, a)``: the upper tail directly, from the logit of ``x`` (``1 - x``
+        rounds); 0 for ``x <= 0`` and ``-inf`` with a zero gradient for ``x >= 1``."""
+        inside = (x > 0) & (x < 1)
+        value = self.logit_beta().log_survival(logit(jnp.where(inside, x, 0.5)))
+        return jnp.where(inside, value, jnp.where(x <= 0, 0.0, -jnp.inf))
 
+    @checked
     def mean(self) -> Array:
         a, b = self._broadcast(self.concentration1, self.concentration0)
         return a / (a + b)
 
+    @checked
     def mode(self) -> Array:
         """``(a - 1)/(a + b - 2)`` for ``a, b > 1``; NaN otherwise (the density is unbounded or
         has its maximum at an end point)."""
         a, b = self._broadcast(self.concentration1, self.concentration0)
         return nan_unless((a > 1) & (b > 1), (a - 1.0) / (a + b - 2.0))
 
+    @checked
     def variance(self) -> Array:
         a, b = self._broadcast(self.concentration1, self.concentration0)
         total = a + b
         return a * b / (total**2 * (total + 1.0))
 
+    @checked
     def entropy(self) -> Array:
-        """``log B(a, b) - (a-1) ψ(a) - (b-1) ψ(b) + (a+b-2) ψ(a+b)``."""
+        """``log B(a, b) - (a-1) ψ(a) - (b-1) ψ(b) + (a+b-2) ψ(a+b)``, evaluated as ``h(a) +
+        h(b) - h(a+b) - ψ(a+b)`` with ``h`` the entropy of ``Gamma(·, 1)``
+        (:func:`~ml_networks_jax.distributions.gamma.standard_gamma_entropy`): the closed form
+        cancels for large concentrations."""
         a, b = self._broadcast(self.concentration1, self.concentration0)
-        return (
-            _log_beta(a, b)
-            - (a - 1.0) * jsp.digamma(a)
-            - (b - 1.0) * jsp.digamma(b)
-            + (a + b - 2.0) * jsp.digamma(a + b)
-        )
+        h = standard_gamma_entropy
+        return h(a) + h(b) - h(a + b) - jsp.digamma(a + b)

@@ -17,6 +17,7 @@ from ml_networks_jax._types import Array, ArrayLike, PRNGKey, Shape
 from ml_networks_jax.distributions.base import (
     Distribution,
     as_float_param,
+    checked,
     param,
     register_restoring,
 )
@@ -90,6 +91,7 @@ class Discrete(Distribution):
             "Use rsample (straight-through) or a continuous relaxation instead."
         )
 
+    @checked
     def mean(self) -> Array:
         return self.probs
 
@@ -143,21 +145,27 @@ class OneHotCategorical(Discrete):
         first = above & ~jnp.concatenate([jnp.zeros_like(above[..., :1]), above[..., :-1]], -1)
         return first.astype(self.dtype)
 
+    @checked
     def log_prob(self, x: ArrayLike) -> Array:
-        """``Σ_k x_k log p_k`` for one-hot ``x``: ``-inf`` where ``x`` selects ``p_k = 0``."""
+        """``Σ_k x_k log p_k`` for one-hot ``x``: ``-inf`` where ``x`` selects ``p_k = 0`` and
+        where ``x`` is not one-hot."""
         x = self._as_float(x)
         impossible = jnp.isneginf(self.logits)
         lp = jnp.sum(x * jnp.where(impossible, 0.0, self.logits), axis=-1)
-        return jnp.where(jnp.any(impossible & (x != 0), axis=-1), -jnp.inf, lp)
+        one_hot = jnp.all((x == 0) | (x == 1), -1) & (jnp.sum(x, -1) == 1)
+        return jnp.where(jnp.any(impossible & (x != 0), axis=-1) | ~one_hot, -jnp.inf, lp)
 
+    @checked
     def entropy(self) -> Array:
         """``-Σ_k p_k log p_k`` (terms with ``p_k = 0`` count 0)."""
         return -jnp.sum(self.probs * jnp.where(jnp.isneginf(self.logits), 0.0, self.logits), -1)
 
+    @checked
     def mode(self) -> Array:
         """One-hot at ``argmax p`` (the first index on ties)."""
         return jax.nn.one_hot(jnp.argmax(self.logits, -1), self.event_shape[0], dtype=self.dtype)
 
+    @checked
     def variance(self) -> Array:
         return self.probs * -jnp.expm1(self.logits)
 

@@ -16,12 +16,16 @@ from jax.scipy import special as jsp
 
 from ml_networks_jax._indices import nan_unless
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey, Shape
-from ml_networks_jax.distributions.base import Distribution, distribution, param
-from ml_networks_jax.distributions.gamma import ExpGamma
+from ml_networks_jax.distributions.base import Distribution, checked, distribution, param
+from ml_networks_jax.distributions.gamma import ExpGamma, standard_gamma_entropy
 
 
 def _log_normalize(log_g: Array) -> Array:
-    return log_g - jax.nn.logsumexp(log_g, axis=-1, keepdims=True)
+    """``log g - log Σ g`` as ``(log g - m) - log Σ e^(log g - m)``, ``m = max log g``: the
+    differences are exact (logsumexp itself rounds to ``eps·|m|``, which for concentrations
+    ~1e-3, ``|log g| ~ 1e3``, put float32 draws ``1e-5`` off the simplex)."""
+    shifted = log_g - jax.lax.stop_gradient(jnp.max(log_g, axis=-1, keepdims=True))
+    return shifted - jnp.log(jnp.sum(jnp.exp(shifted), axis=-1, keepdims=True))
 
 
 @distribution
@@ -50,6 +54,7 @@ class Dirichlet(Distribution):
     concentration: Array = param(event_ndims=1)
 
     event_ndims = 1
+    _positive = ("concentration",)
 
     @property
     def event_shape(self) -> tuple[int, ...]:
@@ -78,32 +83,49 @@ class Dirichlet(Distribution):
         alpha = self.concentration
         return jnp.sum(jsp.gammaln(alpha), -1) - jsp.gammaln(jnp.sum(alpha, -1))
 
+    @checked
     def log_prob_from_log(self, log_x: ArrayLike) -> Array:
         """``log q(x)`` given ``log x`` (e.g. from :meth:`log_rsample`)."""
         return jnp.sum((self.concentration - 1.0) * log_x, -1) - self._log_normalizer()
 
+    @checked
     def log_prob(self, x: ArrayLike) -> Array:
-        inside = jnp.all(jnp.asarray(x) >= 0, -1)
+        """``Σ (α_k - 1) log x_k - log B(α)`` on the simplex; ``-inf`` off it: a negative
+        coordinate, or a sum further from 1 than ``K eps`` (the rounding of ``K`` coordinates that
+        were normalized in the working precision)."""
+        x = jnp.asarray(x)
+        k = self.event_shape[0]
+        tolerance = k * jnp.finfo(jnp.result_type(x, self.dtype)).eps
+        inside = jnp.all(x >= 0, -1) & (jnp.abs(jnp.sum(x, -1) - 1.0) <= tolerance)
         log_q = jnp.sum(jsp.xlogy(self.concentration - 1.0, x), -1) - self._log_normalizer()
         return jnp.where(inside, log_q, -jnp.inf)
 
     def _total(self) -> Array:
         return jnp.sum(self.concentration, -1, keepdims=True)
 
+    @checked
     def mean(self) -> Array:
         shape = self.batch_shape + self.event_shape
         return jnp.broadcast_to(self.concentration / self._total(), shape)
 
+    @checked
     def mode(self) -> Array:
         """``(α_k - 1)/(α₀ - K)`` when every ``α_k > 1``; NaN otherwise."""
         alpha, k = self.concentration, self.event_shape[0]
         m = (alpha - 1.0) / (self._total() - k)
         return nan_unless(jnp.all(alpha > 1, -1, keepdims=True), m)
 
+    @checked
     def variance(self) -> Array:
+        """``α_k (α₀ - α_k) / (α₀² (α₀ + 1))``, with ``α₀ - α_k`` summed from the other
+        concentrations (the difference cancels when one ``α_k`` dominates)."""
         alpha, total = self.concentration, self._total()
-        return alpha * (total - alpha) / (total**2 * (total + 1.0))
+        zero = jnp.zeros_like(alpha[..., :1])
+        before = jnp.concatenate([zero, jnp.cumsum(alpha[..., :-1], -1)], -1)
+        after = jnp.concatenate([jnp.cumsum(alpha[..., :0:-1], -1)[..., ::-1], zero], -1)
+        return alpha * (before + after) / (total**2 * (total + 1.0))
 
+    @checked
     def covariance(self) -> Array:
         """``(diag(m) - m mᵀ)/(α₀ + 1)`` with ``m = α/α₀``; shape ``batch + (K, K)``."""
         m = self.mean()
@@ -111,12 +133,13 @@ class Dirichlet(Distribution):
         diag = m[..., :, None] * jnp.eye(self.event_shape[0], dtype=m.dtype)
         return (diag - outer) / (self._total()[..., None] + 1.0)
 
+    @checked
     def entropy(self) -> Array:
-        """``log B(α) + (α₀ - K) ψ(α₀) - Σ (α_k - 1) ψ(α_k)``."""
+        """``log B(α) + (α₀ - K) ψ(α₀) - Σ (α_k - 1) ψ(α_k)``, evaluated as ``Σ h(α_k) - h(α₀) -
+        (K - 1) ψ(α₀)`` with ``h`` the entropy of ``Gamma(·, 1)``
+        (:func:`~ml_networks_jax.distributions.gamma.standard_gamma_entropy`; the normalized
+        Gamma variates): the closed form cancels for large concentrations."""
         alpha, k = self.concentration, self.event_shape[0]
         total = jnp.sum(alpha, -1)
-        return (
-            self._log_normalizer()
-            + (total - k) * jsp.digamma(total)
-            - jnp.sum((alpha - 1.0) * jsp.digamma(alpha), -1)
-        )
+        h = standard_gamma_entropy
+        return jnp.sum(h(alpha), -1) - h(total) - (k - 1) * jsp.digamma(total)

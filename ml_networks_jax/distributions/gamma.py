@@ -29,7 +29,14 @@ from jax.scipy import special as jsp
 
 from ml_networks_jax._indices import draw_in_blocks, nan_unless, stream_uniforms, true_indices
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey, Shape
-from ml_networks_jax.distributions.base import Distribution, dense_tangent, distribution, param
+from ml_networks_jax.distributions.base import (
+    Distribution,
+    checked,
+    dense_tangent,
+    distribution,
+    log_density_at_end,
+    param,
+)
 from ml_networks_jax.special.gamma import (
     gammainc,
     gammainc_log,
@@ -140,6 +147,55 @@ def _log_standard_gamma_flat(key: PRNGKey, alpha: Array) -> Array:
     return nan_unless(accepted & valid, log_z)
 
 
+#: The Bernoulli numbers B_2k, k = 1..9, for Stirling's series.
+_BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617 / 510, 43867 / 798)
+_STIRLING = tuple(b / (2 * k * (2 * k - 1)) for k, b in enumerate(_BERNOULLI, start=1))
+_ENTROPY_SERIES = tuple((b / (2 * k - 1), -b / (2 * k)) for k, b in enumerate(_BERNOULLI, start=1))
+_ENTROPY_BIG = 10.0
+
+
+def log_gamma_remainder(x: ArrayLike) -> Array:
+    """Stirling's remainder ``r(x) = log Γ(x) - (x - ½) log x + x - ½ log 2π`` (``≈ 1/(12x)``)
+    for ``x > 0``: ``Σ_k B_2k / (2k (2k - 1) x^(2k-1))`` (nine terms) from ``x = 10`` on (4 in
+    float32), the definition below. Differences of ``log Γ`` at large arguments written with it
+    keep their small value's accuracy (``log Γ(x)`` itself carries ``eps · x log x``)."""
+    x = jnp.asarray(x)
+    big = x >= (10.0 if x.dtype == jnp.float64 else 4.0)
+    u = 1.0 / jnp.where(big, x, 10.0)
+    series = jnp.zeros_like(u)
+    for c in reversed(_STIRLING):
+        series = (series + c) * u * u
+    xs = jnp.where(big, 1.0, x)
+    direct = jsp.gammaln(xs) - (xs - 0.5) * jnp.log(xs) + xs - 0.5 * math.log(2.0 * math.pi)
+    return jnp.where(big, series / u, direct)
+
+
+def standard_gamma_entropy(x: ArrayLike) -> Array:
+    """``h(x) = x + log Γ(x) + (1 - x) ψ(x)``, the entropy of ``Gamma(x, 1)``, for ``x > 0``.
+
+    The entropies of the Gamma family and of the laws built from it (inverse Gamma, Beta,
+    Dirichlet, Student-t, F) are sums of ``h`` and a few logs or digammas with no large terms.
+    The closed form cancels for large ``x`` (``log Γ(x) ≈ x log x`` against ``(x - 1) ψ(x)``:
+    ``1e4`` times the result's rounding at ``x = 1e4``); from ``x = 10`` on it is its asymptotic
+    series (Stirling's for ``log Γ``, ``ψ``)
+
+        h(x) = ½ (1 + log 2πx) - 1/(2x) + Σ_k B_2k (x^(1-2k)/(2k - 1) - x^(-2k)/(2k)),
+
+    nine terms (below 1e-17 from ``x = 10`` on).
+    """
+    x = jnp.asarray(x)
+    big = x >= _ENTROPY_BIG
+    xb = jnp.where(big, x, _ENTROPY_BIG)
+    u = 1.0 / xb
+    series = jnp.zeros_like(u)
+    for odd, even in reversed(_ENTROPY_SERIES):  # Σ_k u^(2k-1) (odd + even u), by Horner in u²
+        series = (series + odd + even * u) * u * u
+    asymptotic = 0.5 * (1.0 + math.log(2.0 * math.pi) + jnp.log(xb)) - 0.5 * u + xb * series
+    xs = jnp.where(big, 1.0, x)
+    direct = xs + jsp.gammaln(xs) + (1.0 - xs) * jsp.digamma(xs)
+    return jnp.where(big, asymptotic, direct)
+
+
 def _gamma_cdf_tangent(dist: Distribution, ddist: Distribution, log_x: Array) -> Array:
     """``∂P(α, x)/∂θ · dθ`` over the density of ``log x`` at ``x = rate·z = exp(log_x)``.
 
@@ -180,38 +236,49 @@ class _GammaLaw(Distribution):
         log_z = log_dist.rsample_implicit(key, sample_shape)
         return jnp.exp(log_z), log_dist.log_prob(log_z) - log_z
 
+    @checked
     def log_prob(self, x: ArrayLike) -> Array:
+        """``log q(x)``; at ``x = 0`` its limit (``q ~ rate^α x^(α-1)/Γ(α)``: ``log rate`` at
+        ``α = 1``)."""
         alpha, rate = self._shape_rate()
-        positive = x > 0
+        inside = x > 0
         log_rate = jnp.log(rate)
-        # log(rate x) as a sum: the product underflows for tiny x; double-where: no NaN at x <= 0
-        log_x = log_rate + jnp.log(jnp.where(positive, x, 1.0))
-        return jnp.where(positive, log_gamma_density(alpha, log_x) + log_rate, -jnp.inf)
+        # log(rate x) as a sum: the product underflows for tiny x; double-where: no NaN outside
+        log_x = log_rate + jnp.log(jnp.where(inside, x, 1.0))
+        edge = jnp.where(x == 0, log_density_at_end(alpha - 1.0, log_rate), -jnp.inf)
+        return jnp.where(inside, log_gamma_density(alpha, log_x) + log_rate, edge)
 
+    @checked
     def cdf(self, x: ArrayLike) -> Array:
         alpha, rate = self._shape_rate()
         return gammainc(alpha, rate * jnp.maximum(x, 0.0))
 
+    @checked
     def log_survival(self, x: ArrayLike) -> Array:
         alpha, rate = self._shape_rate()
         return jnp.log(gammaincc(alpha, rate * jnp.maximum(x, 0.0)))  # Q directly: exact tails
 
+    @checked
     def mean(self) -> Array:
         alpha, rate = self._shape_rate()
         return alpha / rate
 
+    @checked
     def mode(self) -> Array:
         """``(α - 1)/rate`` for ``α >= 1``, else 0."""
         alpha, rate = self._shape_rate()
         return jnp.maximum(alpha - 1.0, 0.0) / rate
 
+    @checked
     def variance(self) -> Array:
         alpha, rate = self._shape_rate()
         return alpha / rate**2
 
+    @checked
     def entropy(self) -> Array:
+        """``α - log rate + log Γ(α) + (1 - α) ψ(α)`` (:func:`standard_gamma_entropy`)."""
         alpha, rate = self._shape_rate()
-        return alpha - jnp.log(rate) + jsp.gammaln(alpha) + (1.0 - alpha) * jsp.digamma(alpha)
+        return standard_gamma_entropy(alpha) - jnp.log(rate)
 
 
 @distribution
@@ -241,6 +308,8 @@ class Gamma(_GammaLaw):
     concentration: Array = param()
     rate: Array = param()
 
+    _positive = ("concentration", "rate")
+
     def _shape_rate(self) -> tuple[Array, Array]:
         return self.concentration, self.rate
 
@@ -256,6 +325,8 @@ class Chi2(_GammaLaw):
     """
 
     df: Array = param()
+
+    _positive = ("df",)
 
     def _shape_rate(self) -> tuple[Array, Array]:
         return 0.5 * self.df, jnp.full_like(self.df, 0.5)
@@ -280,6 +351,8 @@ class ExpGamma(Distribution):
     concentration: Array = param()
     rate: Array = param()
 
+    _positive = ("concentration", "rate")
+
     def _shape_rate(self) -> tuple[Array, Array]:
         return self.concentration, self.rate
 
@@ -290,12 +363,15 @@ class ExpGamma(Distribution):
         log_z = log_standard_gamma(key, jnp.broadcast_to(self.concentration, shape)).reshape(shape)
         return (log_z - jnp.log(self.rate)).astype(self.dtype)
 
+    @checked
     def log_prob(self, u: ArrayLike) -> Array:
         return log_exp_gamma_density(self.concentration, u + jnp.log(self.rate))
 
+    @checked
     def cdf(self, u: ArrayLike) -> Array:
         return gammainc_log(self.concentration, u + jnp.log(self.rate))
 
+    @checked
     def log_survival(self, u: ArrayLike) -> Array:
         """``log Q(α, e^v)``, ``v = u + log rate``: Q directly where ``e^v`` is representable
         (exact upper tail); ``1 - P`` below, where Q cannot be small."""
@@ -305,11 +381,14 @@ class ExpGamma(Distribution):
         q_small_x = 1.0 - gammainc_log(self.concentration, jnp.where(direct, -60.0, log_x))
         return jnp.log(jnp.where(direct, q_direct, q_small_x))
 
+    @checked
     def mean(self) -> Array:
         return jsp.digamma(self.concentration) - jnp.log(self.rate)
 
+    @checked
     def mode(self) -> Array:
         return jnp.log(self.concentration) - jnp.log(self.rate)
 
+    @checked
     def variance(self) -> Array:
         return jnp.broadcast_to(jsp.polygamma(1, self.concentration), self.batch_shape)

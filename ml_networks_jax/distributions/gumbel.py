@@ -18,6 +18,11 @@ EULER_GAMMA = 0.5772156649015329
 class Gumbel(LocationScale):
     """Gumbel distribution: CDF ``exp(-e^-u)``, density ``exp(-(u + e^-u)) / scale``.
 
+    ``log F = -e^-u`` and ``log(1 - F) = log(-expm1(-e^-u))`` are exact in their tails. Below
+    ``u = -7``, ``F = exp(-e^-u)`` underflows (``e^-1096``) in every float format: the CDF and
+    ``log(1 - F)`` are evaluated at ``max(u, -7)`` there, so that ``e^-u`` never overflows into
+    a gradient.
+
     Example:
         >>> import jax, ml_networks_jax as mnj
         >>> round(float(mnj.Gumbel(0.0, 1.0).mean()), 6)
@@ -35,7 +40,13 @@ class Gumbel(LocationScale):
         return -(u + jnp.exp(-u))
 
     def _std_cdf(self, u: Array) -> Array:
-        return jnp.exp(-jnp.exp(-u))
+        return jnp.exp(-jnp.exp(-jnp.maximum(u, -7.0)))
+
+    def _std_log_cdf(self, u: Array) -> Array:
+        return -jnp.exp(-u)
+
+    def _std_log_survival(self, u: Array) -> Array:
+        return jnp.log(-jnp.expm1(-jnp.exp(-jnp.maximum(u, -7.0))))
 
     def _std_icdf(self, p: ArrayLike) -> Array:
         return -jnp.log(-jnp.log(p))

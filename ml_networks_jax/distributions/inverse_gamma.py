@@ -7,10 +7,13 @@ import math
 import jax.numpy as jnp
 from jax.scipy import special as jsp
 
-from ml_networks_jax._indices import nan_unless
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey, Shape
-from ml_networks_jax.distributions.base import Distribution, distribution, param
-from ml_networks_jax.distributions.gamma import ExpGamma, _gamma_cdf_tangent
+from ml_networks_jax.distributions.base import Distribution, checked, distribution, param
+from ml_networks_jax.distributions.gamma import (
+    ExpGamma,
+    _gamma_cdf_tangent,
+    standard_gamma_entropy,
+)
 from ml_networks_jax.special.gamma import gammainc, gammaincc, log_exp_gamma_density
 
 
@@ -34,6 +37,7 @@ class InverseGamma(Distribution):
     """
 
     _support = (0.0, math.inf)
+    _positive = ("concentration", "scale")
 
     concentration: Array = param()
     scale: Array = param()
@@ -54,6 +58,7 @@ class InverseGamma(Distribution):
         # F = 1 - P(α, β/z): the Gamma CDF's tangent at x = β/z, negated; over q(z) = x q(x; α)/z.
         return -z * _gamma_cdf_tangent(self, ddist, jnp.log(self.scale) - jnp.log(z))
 
+    @checked
     def log_prob(self, x: ArrayLike) -> Array:
         alpha, beta = self.concentration, self.scale
         positive = x > 0
@@ -62,30 +67,39 @@ class InverseGamma(Distribution):
         log_q = log_exp_gamma_density(alpha, jnp.log(beta) - jnp.log(x)) - jnp.log(x)
         return jnp.where(positive, log_q, -jnp.inf)
 
+    @checked
     def cdf(self, x: ArrayLike) -> Array:
         positive = x > 0
         x = jnp.where(positive, x, 1.0)  # (no infinite β/x reaching a gradient)
         return jnp.where(positive, gammaincc(self.concentration, self.scale / x), 0.0)
 
+    @checked
     def log_survival(self, x: ArrayLike) -> Array:
         positive = x > 0
         x = jnp.where(positive, x, 1.0)
         return jnp.where(positive, jnp.log(gammainc(self.concentration, self.scale / x)), 0.0)
 
+    @checked
     def mean(self) -> Array:
-        """``β / (α - 1)`` for ``α > 1``; NaN otherwise."""
+        """``β / (α - 1)`` for ``α > 1``; ``+inf`` otherwise (the integral diverges)."""
         alpha, beta = self._broadcast(self.concentration, self.scale)
-        return nan_unless(alpha > 1, beta / (alpha - 1.0))
+        return jnp.where(alpha > 1, beta / jnp.where(alpha > 1, alpha - 1.0, 1.0), jnp.inf)
 
+    @checked
     def mode(self) -> Array:
         alpha, beta = self._broadcast(self.concentration, self.scale)
         return beta / (alpha + 1.0)
 
+    @checked
     def variance(self) -> Array:
-        """``β² / ((α - 1)² (α - 2))`` for ``α > 2``; NaN otherwise."""
+        """``β² / ((α - 1)² (α - 2))`` for ``α > 2``; ``+inf`` otherwise (``E[z²]`` diverges)."""
         alpha, beta = self._broadcast(self.concentration, self.scale)
-        return nan_unless(alpha > 2, beta**2 / ((alpha - 1.0) ** 2 * (alpha - 2.0)))
+        finite = beta**2 / jnp.where(alpha > 2, (alpha - 1.0) ** 2 * (alpha - 2.0), 1.0)
+        return jnp.where(alpha > 2, finite, jnp.inf)
 
+    @checked
     def entropy(self) -> Array:
+        """``α + log(β Γ(α)) - (1 + α) ψ(α) = h(α) + log β - 2ψ(α)`` (``h`` the entropy of
+        ``Gamma(α, 1)``, :func:`~ml_networks_jax.distributions.gamma.standard_gamma_entropy`)."""
         alpha, beta = self._broadcast(self.concentration, self.scale)
-        return alpha + jnp.log(beta) + jsp.gammaln(alpha) - (1.0 + alpha) * jsp.digamma(alpha)
+        return standard_gamma_entropy(alpha) + jnp.log(beta) - 2.0 * jsp.digamma(alpha)

@@ -1,15 +1,60 @@
-"""The Kumaraswamy distribution."""
+"""The Kumaraswamy distribution, and the moments of powers of a Beta(1, b) variate."""
 
 from __future__ import annotations
+
+import math
 
 import jax.numpy as jnp
 from jax.scipy import special
 
 from ml_networks_jax._indices import nan_unless
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey
-from ml_networks_jax.distributions.base import Distribution, distribution, open_uniform, param
+from ml_networks_jax.distributions.base import (
+    Distribution,
+    checked,
+    distribution,
+    log_density_at_end,
+    open_uniform,
+    param,
+    quantile,
+)
 
 EULER_GAMMA = 0.5772156649015329
+
+
+def log_power_moments(c: Array, b: Array) -> tuple[Array, Array]:
+    """``(K(c), K(2c) - 2K(c))`` with ``K(t) = log E[W^t]``, ``W ~ Beta(1, b)``.
+
+    ``K(t) = log Γ(1 + t) + log Γ(1 + b) - log Γ(1 + b + t)``; in closed form ``K(2c) - 2K(c)``
+    is a second difference that cancels to ``O(c²)`` for small ``c`` (and both cancel to
+    ``O(1/b)``-size digits of ``log Γ(b)`` for large ``b``). Writing ``ψ'(z) = ∫₀^∞ u e^{-zu} /
+    (1 - e^{-u}) du`` and integrating twice in ``t`` gives integrals with positive integrands:
+
+        K(c)          = -∫₀^∞ (1 - e^{-bu}) (1 - e^{-cu})  / (u (e^u - 1)) du,
+        K(2c) - 2K(c) =  ∫₀^∞ (1 - e^{-bu}) (1 - e^{-cu})² / (u (e^u - 1)) du.
+
+    ``b = inf`` gives the second for ``W`` replaced by ``E ~ Exp(1)``: ``log Γ(1 + 2c) - 2 log
+    Γ(1 + c)`` (the Weibull variance); ``K(c)`` is then ``-inf``. Both are evaluated by the
+    trapezoidal rule in ``s = log u``, where the integrands are analytic and decay exponentially
+    at both ends (as ``e^s`` below ``u ≈ 1/max(1, b, c)``, as ``exp(-e^s)`` above): 80 nodes on
+    ``u ∈ [e^-20/m, 24]`` in float32, 208 on ``[e^-38/m, 45]`` in float64, ``m = max(1, b, c)``
+    (relative error 2e-8 and 2e-14 against mpmath for c in [1e-4, 1e3], b in [1e-3, 1e4] and
+    inf).
+    """
+    c, b = jnp.broadcast_arrays(c, b)
+    f64 = c.dtype == jnp.float64
+    n, lo, hi = (208, -38.0, math.log(45.0)) if f64 else (80, -20.0, math.log(24.0))
+    finite_b = jnp.isfinite(b)
+    b = jnp.where(finite_b, b, 1.0)  # b = inf stands for w_b = 1; no inf·0 in a tangent
+    top = jnp.maximum(jnp.maximum(1.0, c), b)
+    start = lo - jnp.log(top)
+    h = (hi - start) / (n - 1)
+    s = start[..., None] + h[..., None] * jnp.arange(n, dtype=c.dtype)
+    u = jnp.exp(s)
+    w_b = jnp.where(finite_b[..., None], -jnp.expm1(-b[..., None] * u), 1.0)
+    w_c = -jnp.expm1(-c[..., None] * u)
+    terms = w_b * w_c / jnp.expm1(u)  # u du/u = ds
+    return -h * jnp.sum(terms, -1), h * jnp.sum(terms * w_c, -1)
 
 
 @distribution
@@ -27,6 +72,7 @@ class Kumaraswamy(Distribution):
     """
 
     _support = (0.0, 1.0)
+    _positive = ("concentration1", "concentration0")
 
     concentration1: Array = param()
     concentration0: Array = param()
@@ -43,47 +89,65 @@ class Kumaraswamy(Distribution):
         log_x = jnp.log(jnp.where(inside, x, 0.5))
         return inside, log_x, self.concentration0 * _log1mexp(self.concentration1 * log_x)
 
+    @checked
     def log_prob(self, x: ArrayLike) -> Array:
+        """``log(ab) + (a - 1) log x + (b - 1)/b log S(x)``; at ``x = 0`` and ``1`` its limits
+        (``~x^(a-1)`` and ``~(1 - x)^(b-1)``: ``log b``, ``log a`` where the exponent is 0)."""
         a, b = self.concentration1, self.concentration0
         inside, log_x, log_s = self._log_parts(x)
-        # log q = log(ab) + (a - 1) log x + (b - 1)/b log S.
         log_q = jnp.log(a) + jnp.log(b) + (a - 1.0) * log_x + (b - 1.0) / b * log_s
-        return jnp.where(inside, log_q, -jnp.inf)
+        at_low = log_density_at_end(a - 1.0, jnp.log(b))  # q ~ b · a x^(a-1)
+        at_high = log_density_at_end(b - 1.0, jnp.log(a))  # q ~ a · b (a(1 - x))^(b-1)
+        edge = jnp.where(x == 0, at_low, jnp.where(x == 1, at_high, -jnp.inf))
+        return jnp.where(inside, log_q, edge)
 
+    @checked
     def cdf(self, x: ArrayLike) -> Array:
         return jnp.exp(self.log_cdf(x))
 
+    @checked
     def log_cdf(self, x: ArrayLike) -> Array:
         """``log(1 - (1 - x^a)^b)``."""
         inside, _, log_s = self._log_parts(x)
         return jnp.where(inside, _log1mexp(log_s), jnp.where(x <= 0, -jnp.inf, 0.0))
 
+    @checked
     def log_survival(self, x: ArrayLike) -> Array:
         """``b log(1 - x^a)``, exact as ``x -> 1``."""
         inside, _, log_s = self._log_parts(x)
         return jnp.where(inside, log_s, jnp.where(x <= 0, 0.0, -jnp.inf))
 
+    @quantile
     def icdf(self, p: ArrayLike) -> Array:
         log_one_minus_w = jnp.log1p(-p) / self.concentration0  # log (1 - p)^(1/b)
         return jnp.exp(jnp.log(-jnp.expm1(log_one_minus_w)) / self.concentration1)
 
-    def _raw_moment(self, n: float) -> Array:
-        """``E[z^n] = b B(1 + n/a, b)``."""
+    def _log_moments(self) -> tuple[Array, Array]:
+        """``z = W^(1/a)`` with ``W ~ Beta(1, b)``: ``(log E[z], log(E[z²]/E[z]²))``."""
         a, b = self.concentration1, self.concentration0
-        return b * jnp.exp(special.betaln(1.0 + n / a, b))
+        return log_power_moments(1.0 / a, b)
 
+    @checked
     def mean(self) -> Array:
-        return self._raw_moment(1.0)
+        """``E[z] = b B(1 + 1/a, b)`` (from :func:`log_power_moments`)."""
+        return jnp.exp(self._log_moments()[0])
 
+    @checked
     def variance(self) -> Array:
-        return self._raw_moment(2.0) - self._raw_moment(1.0) ** 2
+        """``E[z]² (E[z²]/E[z]² - 1)``, the ratio from :func:`log_power_moments`: ``E[z²] -
+        E[z]²`` cancels (to ``~1/a²`` of ``E[z]²``, and worse for small ``b``)."""
+        log_m1, gap = self._log_moments()
+        # In logs (log(e^gap - 1) = gap + log(1 - e^-gap)): E[z]² underflows for small a.
+        return jnp.exp(2.0 * log_m1 + gap + jnp.log(-jnp.expm1(-gap)))
 
+    @checked
     def mode(self) -> Array:
         """``((a-1)/(ab-1))^(1/a)`` for ``a >= 1, b >= 1`` (not both 1); NaN otherwise."""
         a, b = self.concentration1, self.concentration0
         m = ((a - 1.0) / (a * b - 1.0)) ** (1.0 / a)
         return nan_unless((a >= 1) & (b >= 1) & ((a > 1) | (b > 1)), m)
 
+    @checked
     def entropy(self) -> Array:
         a, b = self.concentration1, self.concentration0
         harmonic_b = special.digamma(b + 1.0) + EULER_GAMMA

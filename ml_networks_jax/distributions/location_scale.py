@@ -11,24 +11,32 @@ Explicit and implicit reparameterization agree exactly for these families: with
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import jax.numpy as jnp
 
+from ml_networks_jax._indices import nan_unless
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey
-from ml_networks_jax.distributions.base import Distribution, distribution, param
+from ml_networks_jax.distributions.base import Distribution, checked, distribution, param, quantile
 
 
 @distribution
 class LocationScale(Distribution):
-    """Base of ``loc + scale * u`` families (``scale > 0``)."""
+    """Base of ``loc + scale * u`` families (``scale > 0``; otherwise every method gives NaN)."""
 
     loc: Array = param()
     scale: Array = param()
+
+    _positive = ("scale",)
+    #: The standard law is symmetric: ``log S(u) = log F(-u)``, exact in the upper tail.
+    _symmetric: ClassVar[bool] = False
 
     def _std(self, x: ArrayLike) -> Array:
         return (x - self.loc) / self.scale
 
     def _explicit(self, key: PRNGKey, shape: tuple[int, ...]) -> Array:
-        return self.loc + self.scale * self._std_draw(key, shape, self.dtype)
+        z = self.loc + self.scale * self._std_draw(key, shape, self.dtype)
+        return nan_unless(self._valid(), z)
 
     _draw = _explicit  # identical draws for sample, rsample and rsample_implicit
 
@@ -37,27 +45,42 @@ class LocationScale(Distribution):
         ``loc + scale * u``, with no CDF evaluated."""
         return -(ddist.loc + self._std(z) * ddist.scale)
 
+    @checked
     def log_prob(self, x: ArrayLike) -> Array:
         return self._std_log_prob(self._std(x)) - jnp.log(self.scale)
 
+    @checked
     def cdf(self, x: ArrayLike) -> Array:
         return self._std_cdf(self._std(x))
 
+    @checked
+    def log_cdf(self, x: ArrayLike) -> Array:
+        return self._std_log_cdf(self._std(x))
+
+    @checked
+    def log_survival(self, x: ArrayLike) -> Array:
+        return self._std_log_survival(self._std(x))
+
+    @quantile
     def icdf(self, p: ArrayLike) -> Array:
         return self.loc + self.scale * self._std_icdf(p)
 
+    @checked
     def mean(self) -> Array:
         loc, scale = self._broadcast(self.loc, self.scale)
         return loc + scale * self._std_mean
 
+    @checked
     def mode(self) -> Array:
         loc, scale = self._broadcast(self.loc, self.scale)
         return loc + scale * self._std_mode
 
+    @checked
     def variance(self) -> Array:
         (scale,) = self._broadcast(self.scale)
         return scale**2 * self._std_variance
 
+    @checked
     def entropy(self) -> Array:
         (scale,) = self._broadcast(self.scale)
         return self._std_entropy + jnp.log(scale)
@@ -77,5 +100,16 @@ class LocationScale(Distribution):
     def _std_cdf(self, u: Array) -> Array:
         raise NotImplementedError
 
-    def _std_icdf(self, p: ArrayLike) -> Array:
+    def _std_log_cdf(self, u: Array) -> Array:
+        """``log F(u)``; families override it where ``F`` underflows."""
+        return jnp.log(self._std_cdf(u))
+
+    def _std_log_survival(self, u: Array) -> Array:
+        """``log(1 - F(u))``: ``log F(-u)`` for symmetric laws, else as the family overrides."""
+        if self._symmetric:
+            return self._std_log_cdf(-u)
+        return jnp.log1p(-self._std_cdf(u))
+
+    def _std_icdf(self, p: Array) -> Array:
+        """``F⁻¹(p)`` for ``0 < p < 1`` (:func:`quantile` handles the rest)."""
         raise NotImplementedError(f"{type(self).__name__} has no closed-form icdf.")

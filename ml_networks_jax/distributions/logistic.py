@@ -26,6 +26,7 @@ class Logistic(LocationScale):
 
     _std_variance = math.pi**2 / 3.0
     _std_entropy = 2.0
+    _symmetric = True
 
     def _std_draw(self, key: PRNGKey, shape: tuple[int, ...], dtype) -> Array:
         return jax.random.logistic(key, shape, dtype)
@@ -35,6 +36,9 @@ class Logistic(LocationScale):
 
     def _std_cdf(self, u: Array) -> Array:
         return jax.nn.sigmoid(u)
+
+    def _std_log_cdf(self, u: Array) -> Array:
+        return -jax.nn.softplus(-u)
 
     def _std_icdf(self, p: ArrayLike) -> Array:
         return jnp.log(p) - jnp.log1p(-p)

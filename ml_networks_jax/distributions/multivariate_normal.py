@@ -5,8 +5,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from ml_networks_jax._indices import nan_unless
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey
-from ml_networks_jax.distributions.base import LOG_2PI, Distribution, distribution, param
+from ml_networks_jax.distributions.base import LOG_2PI, Distribution, checked, distribution, param
 
 
 def tril_matvec(tril: Array, v: Array) -> Array:
@@ -78,8 +79,20 @@ class MultivariateNormal(Distribution):
     def event_shape(self) -> tuple[int, ...]:
         return (jnp.shape(self.loc)[-1],)
 
+    def _valid(self) -> Array:
+        """A positive diagonal of ``scale_tril`` and no NaN in ``loc`` or its lower triangle
+        (entries above the diagonal are ignored)."""
+        tril = jnp.tril(self.scale_tril)
+        diagonal = jnp.diagonal(self.scale_tril, axis1=-2, axis2=-1)
+        return (
+            jnp.all(diagonal > 0, -1)
+            & ~jnp.any(jnp.isnan(tril), (-2, -1))
+            & ~jnp.any(jnp.isnan(self.loc), -1)
+        )
+
     def _explicit(self, key: PRNGKey, shape: tuple[int, ...]) -> Array:
-        return self.loc + tril_matvec(self.scale_tril, jax.random.normal(key, shape, self.dtype))
+        z = self.loc + tril_matvec(self.scale_tril, jax.random.normal(key, shape, self.dtype))
+        return nan_unless(self._valid()[..., None], z)
 
     _draw = _explicit
 
@@ -92,26 +105,31 @@ class MultivariateNormal(Distribution):
     def _half_log_det(self) -> Array:
         return jnp.sum(jnp.log(jnp.abs(jnp.diagonal(self.scale_tril, axis1=-2, axis2=-1))), -1)
 
+    @checked
     def log_prob(self, x: ArrayLike) -> Array:
         eps = self._standardize(x)
         d = self.event_shape[0]
         return -0.5 * (jnp.sum(eps * eps, -1) + d * LOG_2PI) - self._half_log_det()
 
+    @checked
     def mean(self) -> Array:
         return jnp.broadcast_to(self.loc, self.batch_shape + self.event_shape)
 
     mode = mean
 
+    @checked
     def covariance(self) -> Array:
         """``L Lᵀ``, shape ``batch + (d, d)``."""
         cov = self.scale_tril @ jnp.swapaxes(self.scale_tril, -1, -2)
         return jnp.broadcast_to(cov, self.batch_shape + self.event_shape * 2)
 
+    @checked
     def variance(self) -> Array:
         return jnp.broadcast_to(
             jnp.sum(self.scale_tril**2, -1), self.batch_shape + self.event_shape
         )
 
+    @checked
     def entropy(self) -> Array:
         d = self.event_shape[0]
         h = 0.5 * d * (1.0 + LOG_2PI) + self._half_log_det()

@@ -30,6 +30,7 @@ class Normal(LocationScale):
 
     _std_variance = 1.0
     _std_entropy = 0.5 * (1.0 + LOG_2PI)
+    _symmetric = True
 
     def _std_draw(self, key: PRNGKey, shape: tuple[int, ...], dtype) -> Array:
         return jax.random.normal(key, shape, dtype)
@@ -43,10 +44,6 @@ class Normal(LocationScale):
     def _std_icdf(self, p: ArrayLike) -> Array:
         return special.ndtri(p)
 
-    def log_cdf(self, x: ArrayLike) -> Array:
+    def _std_log_cdf(self, u: Array) -> Array:
         """``log Φ(u)``, accurate far in the lower tail."""
-        return special.log_ndtr(self._std(x))
-
-    def log_survival(self, x: ArrayLike) -> Array:
-        """``log Φ(-u)``, accurate far in the upper tail."""
-        return special.log_ndtr(-self._std(x))
+        return special.log_ndtr(u)

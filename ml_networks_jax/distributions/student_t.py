@@ -29,9 +29,19 @@ from jax.scipy import special as jsp
 
 from ml_networks_jax._indices import nan_unless
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey
-from ml_networks_jax.distributions.base import Distribution, distribution, is_zero_tangent, param
-from ml_networks_jax.distributions.beta import _log_beta
-from ml_networks_jax.distributions.gamma import log_standard_gamma
+from ml_networks_jax.distributions.base import (
+    Distribution,
+    checked,
+    distribution,
+    is_zero_tangent,
+    param,
+)
+from ml_networks_jax.distributions.cauchy import log1p_square
+from ml_networks_jax.distributions.gamma import (
+    log_gamma_remainder,
+    log_standard_gamma,
+    standard_gamma_entropy,
+)
 from ml_networks_jax.special.beta import betainc_logit, betainc_logit_tangent
 
 _LOG_PI = math.log(math.pi)
@@ -62,6 +72,8 @@ class StudentT(Distribution):
     df: Array = param()
     loc: Array = param()
     scale: Array = param()
+
+    _positive = ("df", "scale")
 
     def _standard(self, key: PRNGKey, shape: tuple[int, ...]) -> Array:
         """A standard ``t(ν)`` draw: ``ε √(ν / (2 g))``, from one normal and one log-Gamma draw."""
@@ -99,15 +111,17 @@ class StudentT(Distribution):
         dz_ddf = jnp.where(nonzero, 0.5 * self.scale * y * (0.5 * h_a + 1.0 / self.df), 0.0)
         return location_scale - dz_ddf * ddist.df
 
+    @checked
     def log_prob(self, x: ArrayLike) -> Array:
+        """With ``h = ν/2``, ``log Γ(h + ½) - log Γ(h) - ½ log νπ = h log(1 + 1/(2h)) - ½ + r(h +
+        ½) - r(h) - ½ log 2π`` (``r`` Stirling's remainder,
+        :func:`~ml_networks_jax.distributions.gamma.log_gamma_remainder`): no ``log Γ`` of a
+        large argument to cancel."""
         df, y = self.df, (x - self.loc) / self.scale
-        return (
-            jsp.gammaln(0.5 * (df + 1.0))
-            - jsp.gammaln(0.5 * df)
-            - 0.5 * (jnp.log(df) + _LOG_PI)
-            - jnp.log(self.scale)
-            - 0.5 * (df + 1.0) * jnp.log1p(y * y / df)
-        )
+        h = 0.5 * df
+        r = log_gamma_remainder
+        log_norm = h * jnp.log1p(0.5 / h) - 0.5 + r(h + 0.5) - r(h) - 0.5 * math.log(2 * math.pi)
+        return log_norm - jnp.log(self.scale) - (h + 0.5) * log1p_square(y / jnp.sqrt(df))
 
     def _tail(self, x: ArrayLike) -> tuple[Array, Array]:
         """``(½ I_w(ν/2, ½), y > 0)``: the tail beyond ``|y|``, exact in both tails."""
@@ -115,40 +129,48 @@ class StudentT(Distribution):
         t, _ = self._logit_w(y)
         return 0.5 * betainc_logit(0.5 * self.df, 0.5, t), y > 0
 
+    @checked
     def cdf(self, x: ArrayLike) -> Array:
         tail, upper = self._tail(x)
         return jnp.where(upper, 1.0 - tail, tail)
 
+    @checked
     def log_cdf(self, x: ArrayLike) -> Array:
         tail, upper = self._tail(x)
         return jnp.where(upper, jnp.log1p(-tail), jnp.log(tail))
 
+    @checked
     def log_survival(self, x: ArrayLike) -> Array:
         tail, upper = self._tail(x)
         return jnp.where(upper, jnp.log(tail), jnp.log1p(-tail))
 
+    @checked
     def mean(self) -> Array:
         """``loc`` for ``ν > 1``; NaN otherwise."""
         df, loc, _ = self._broadcast(self.df, self.loc, self.scale)
         return nan_unless(df > 1, loc)
 
+    @checked
     def mode(self) -> Array:
         df, loc, _ = self._broadcast(self.df, self.loc, self.scale)
         return loc
 
+    @checked
     def variance(self) -> Array:
         """``σ² ν/(ν - 2)`` for ``ν > 2``, ``inf`` for ``1 < ν <= 2``, NaN otherwise."""
         df, _, scale = self._broadcast(self.df, self.loc, self.scale)
         finite = scale**2 * df / jnp.where(df > 2, df - 2.0, 1.0)
         return nan_unless(df > 1, jnp.where(df > 2, finite, jnp.inf))
 
+    @checked
     def entropy(self) -> Array:
-        """``(ν+1)/2 (ψ((ν+1)/2) - ψ(ν/2)) + ½ log ν + log B(ν/2, ½) + log σ``."""
+        """``(ν+1)/2 (ψ((ν+1)/2) - ψ(ν/2)) + ½ log ν + log B(ν/2, ½) + log σ``, evaluated with
+        ``x = ν/2`` as ``ψ(x + ½) - 3/2 ψ(x) + ½ log ν + h(x) - h(x + ½) + ½ (1 + log π) + log σ``
+        (``h`` the entropy of ``Gamma(·, 1)``): the closed form cancels for large ``ν``."""
         df, _, scale = self._broadcast(self.df, self.loc, self.scale)
-        half = 0.5 * (df + 1.0)
+        x = 0.5 * df
+        h = standard_gamma_entropy
         return (
-            half * (jsp.digamma(half) - jsp.digamma(0.5 * df))
-            + 0.5 * jnp.log(df)
-            + _log_beta(0.5 * df, jnp.full_like(df, 0.5))
-            + jnp.log(scale)
-        )
+            jsp.digamma(x + 0.5) - 1.5 * jsp.digamma(x) + 0.5 * jnp.log(df)
+            + h(x) - h(x + 0.5) + 0.5 * (1.0 + _LOG_PI) + jnp.log(scale)
+        )  # fmt: skip

@@ -38,9 +38,11 @@ from ml_networks_jax._indices import nan_unless
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey
 from ml_networks_jax.distributions.base import (
     Distribution,
+    checked,
     distribution,
     open_uniform,
     param,
+    quantile,
 )
 from ml_networks_jax.special.normal import (
     _gauss_legendre,
@@ -117,6 +119,11 @@ class TruncatedNormal(Distribution):
     scale: Array = param()
     low: Array = param()
     high: Array = param()
+
+    _positive = ("scale",)
+
+    def _valid(self) -> Array:
+        return super()._valid() & (self.low < self.high)
 
     # ---- helpers -----------------------------------------------------------------------------
 
@@ -220,6 +227,7 @@ class TruncatedNormal(Distribution):
         log_u = jnp.log(u)
         return self._quantile(log_u, log_u)
 
+    @quantile
     def icdf(self, p: ArrayLike) -> Array:
         """Quantile function ``F⁻¹(p)``, by the sampler's inversion."""
         p = jnp.asarray(p, _compute_dtype(self.dtype))
@@ -231,6 +239,7 @@ class TruncatedNormal(Distribution):
         """``(low, high)`` broadcast to ``batch_shape``."""
         return tuple(jnp.broadcast_to(v, self.batch_shape) for v in (self.low, self.high))
 
+    @checked
     def log_prob(self, x: ArrayLike) -> Array:
         """``log q(x) = -log σ - (ζ - r)(ζ + r)/2 - log M``; ``-inf`` outside ``[low, high]``."""
         loc, scale, low, high = self._cparams()
@@ -250,16 +259,19 @@ class TruncatedNormal(Distribution):
         value = nan_unless(~jnp.isnan(x), value)
         return self._out(value, valid)
 
+    @checked
     def log_cdf(self, x: ArrayLike) -> Array:
         """``log F(x)``, accurate in both tails of the truncated law and 40σ out."""
         s, log_f, _, _ = self._sides(x)
         return self._out(log_f, s["valid"])
 
+    @checked
     def log_survival(self, x: ArrayLike) -> Array:
         """``log(1 - F(x))``, computed directly (no ``1 - F``)."""
         s, _, log_s, _ = self._sides(x)
         return self._out(log_s, s["valid"])
 
+    @checked
     def cdf(self, x: ArrayLike) -> Array:
         """``F(x) = (Φ(ζ) - Φ(α))/Z``: 0 below ``low``, 1 above ``high``."""
         s, log_f, log_s, _ = self._sides(x)
@@ -314,6 +326,7 @@ class TruncatedNormal(Distribution):
 
     # ---- moments -----------------------------------------------------------------------------
 
+    @checked
     def mean(self) -> Array:
         """``loc + σ (φ(α) - φ(β))/Z``, with ``φ(α) - φ(β)`` taken relative to ``φ(r)``."""
         s, r, up, lo = self._anchor_integrals(1)
@@ -345,16 +358,19 @@ class TruncatedNormal(Distribution):
         e2 = (up[2] + lo[2]) / m  # E[(ζ - r)²]
         return s, r, m, e1, e2
 
+    @checked
     def variance(self) -> Array:
         """``σ² (E[(ζ - r)²] - E[ζ - r]²)``: the anchored moments cancel by at most 4×."""
         s, _, _, e1, e2 = self._anchored_moments()
         return self._out(s["scale"] ** 2 * (e2 - e1 * e1), s["valid"])
 
+    @checked
     def entropy(self) -> Array:
         """``log σ + log M + E[(ζ - r)²]/2 + r E[ζ - r]`` (``= log(√(2π) σ Z) + E[ζ²]/2``)."""
         s, r, m, e1, e2 = self._anchored_moments()
         return self._out(jnp.log(s["scale"]) + jnp.log(m) + 0.5 * e2 + r * e1, s["valid"])
 
+    @checked
     def mode(self) -> Array:
         """``clip(loc, low, high)``."""
         loc, _, low, high = self._cparams()

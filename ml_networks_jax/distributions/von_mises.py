@@ -47,7 +47,7 @@ import numpy as np
 
 from ml_networks_jax._indices import draw_in_blocks, nan_unless, stream_uniforms
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey
-from ml_networks_jax.distributions.base import Distribution, distribution, param
+from ml_networks_jax.distributions.base import Distribution, checked, distribution, param
 from ml_networks_jax.special.von_mises import (
     _poly,
     log_i0e,
@@ -267,6 +267,9 @@ class VonMises(Distribution):
     loc: Array = param()
     concentration: Array = param()
 
+    _positive = ("concentration",)
+    _circular = True
+
     def _draw(self, key: PRNGKey, shape: tuple[int, ...]) -> Array:
         theta = von_mises_standard(key, jnp.broadcast_to(self.concentration, shape))
         return wrap_angle(self.loc + theta.astype(self.dtype))
@@ -277,23 +280,34 @@ class VonMises(Distribution):
         h = von_mises_cdf_concentration_tangent(wrap_angle(z - self.loc), self.concentration)
         return (h * ddist.concentration - ddist.loc).astype(z.dtype)
 
+    @checked
     def log_prob(self, x: ArrayLike) -> Array:
         return von_mises_log_prob(x - self.loc, self.concentration)
 
+    @checked
     def cdf(self, x: ArrayLike) -> Array:
         return von_mises_cdf(x - self.loc, self.concentration)
 
+    def log_survival(self, x: ArrayLike) -> Array:
+        """``log(1 - F(x)) = log F(2 loc - x)`` (the law is symmetric about ``loc``): exact in
+        the upper tail."""
+        return self.log_cdf(2.0 * self.loc - x)
+
+    @checked
     def mean(self) -> Array:
         """The circular mean ``loc``."""
         return jnp.broadcast_to(self.loc, self.batch_shape)
 
+    @checked
     def mode(self) -> Array:
         return jnp.broadcast_to(self.loc, self.batch_shape)
 
+    @checked
     def variance(self) -> Array:
         """The circular variance ``1 - A(κ)``, ``A = I1/I0``."""
         return jnp.broadcast_to(one_minus_bessel_ratio(self.concentration), self.batch_shape)
 
+    @checked
     def entropy(self) -> Array:
         """``log(2π I0(κ)) - κ A(κ) = log 2π + log I0e(κ) + κ (1 - A(κ))``."""
         kappa = self.concentration

@@ -7,8 +7,18 @@ import math
 import jax.numpy as jnp
 from jax.scipy import special
 
+from ml_networks_jax._indices import nan_unless
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey
-from ml_networks_jax.distributions.base import Distribution, distribution, open_uniform, param
+from ml_networks_jax.distributions.base import (
+    Distribution,
+    checked,
+    distribution,
+    log_density_at_end,
+    open_uniform,
+    param,
+    quantile,
+)
+from ml_networks_jax.distributions.kumaraswamy import log_power_moments
 
 EULER_GAMMA = 0.5772156649015329
 
@@ -19,7 +29,10 @@ class Weibull(Distribution):
     concentration.
 
     Explicitly reparameterized through the inverse CDF, ``z = scale · E^(1/k)`` with
-    ``E ~ Exp(1)``; the implicit gradient ``-(∂F/∂θ)/q`` is the same function of ``z``.
+    ``E ~ Exp(1)``; the implicit gradient ``-(∂F/∂θ)/q`` is the same function of ``z``. Moments
+    ``E[z^n] = scale^n Γ(1 + n/k)``; the variance as ``E[z]² (E[z²]/E[z]² - 1)`` with the ratio
+    from :func:`~ml_networks_jax.distributions.kumaraswamy.log_power_moments` (``Γ(1 + 2/k) -
+    Γ(1 + 1/k)²`` cancels to ``~1/k²`` for large ``k`` and is ``inf - inf`` for small ``k``).
 
     Example:
         >>> import jax, ml_networks_jax as mnj
@@ -28,45 +41,74 @@ class Weibull(Distribution):
     """
 
     _support = (0.0, math.inf)
+    _positive = ("scale", "concentration")
 
     scale: Array = param()
     concentration: Array = param()
 
     def _explicit(self, key: PRNGKey, shape: tuple[int, ...]) -> Array:
         log_e = jnp.log(-jnp.log(open_uniform(key, shape, self.dtype)))
-        return self.scale * jnp.exp(log_e / self.concentration)
+        z = self.scale * jnp.exp(log_e / self.concentration)
+        return nan_unless(self._valid(), z)
 
     _draw = _explicit
 
+    def _log_u(self, x: ArrayLike) -> tuple[Array, Array]:
+        """``(x > 0, log(x/scale))``, with ``x = scale`` standing in at ``x <= 0``."""
+        inside = x > 0
+        return inside, jnp.log(jnp.where(inside, x, self.scale) / self.scale)
+
+    @checked
     def log_prob(self, x: ArrayLike) -> Array:
-        k, positive = self.concentration, x > 0
-        log_u = jnp.log(jnp.where(positive, x, 1.0)) - jnp.log(self.scale)
+        k = self.concentration
+        inside, log_u = self._log_u(x)
         log_q = jnp.log(k) - jnp.log(self.scale) + (k - 1.0) * log_u - jnp.exp(k * log_u)
-        # At 0 the limit: +inf for k < 1, 1/scale for k = 1, 0 for k > 1.
-        at_zero = jnp.where(k < 1, jnp.inf, jnp.where(k == 1, -jnp.log(self.scale), -jnp.inf))
-        return jnp.where(positive, log_q, jnp.where(x == 0, at_zero, -jnp.inf))
+        # At 0 the limit of k/scale · u^(k-1); -inf beyond either end.
+        at_zero = log_density_at_end(k - 1.0, -jnp.log(self.scale))
+        return jnp.where(inside, log_q, jnp.where(x == 0, at_zero, -jnp.inf))
 
+    @checked
     def cdf(self, x: ArrayLike) -> Array:
-        positive = x > 0  # (0^k would give a NaN k-gradient)
-        u = jnp.where(positive, x, 1.0) / self.scale
-        return jnp.where(positive, -jnp.expm1(-(u**self.concentration)), 0.0)
+        return -jnp.expm1(self.log_survival(x))
 
+    @checked
+    def log_cdf(self, x: ArrayLike) -> Array:
+        """``log(1 - exp(-u^k))``, exact in the lower tail."""
+        inside, log_u = self._log_u(x)
+        value = jnp.log(-jnp.expm1(-jnp.exp(self.concentration * log_u)))
+        return jnp.where(inside, value, jnp.where(x <= 0, -jnp.inf, 0.0))
+
+    @checked
+    def log_survival(self, x: ArrayLike) -> Array:
+        """``-u^k`` with ``u = x/scale``."""
+        inside, log_u = self._log_u(x)
+        value = -jnp.exp(self.concentration * log_u)
+        return jnp.where(inside, value, jnp.where(x <= 0, 0.0, -jnp.inf))
+
+    @quantile
     def icdf(self, p: ArrayLike) -> Array:
-        return self.scale * (-jnp.log1p(-p)) ** (1.0 / self.concentration)
+        """``scale · (-log(1 - p))^(1/k)``, in logs (the power alone overflows for small k)."""
+        return jnp.exp(jnp.log(self.scale) + jnp.log(-jnp.log1p(-p)) / self.concentration)
 
+    @checked
     def mean(self) -> Array:
-        return self.scale * jnp.exp(special.gammaln(1.0 + 1.0 / self.concentration))
+        return jnp.exp(jnp.log(self.scale) + special.gammaln(1.0 + 1.0 / self.concentration))
 
+    @checked
     def mode(self) -> Array:
         k = self.concentration
         return jnp.where(k > 1, self.scale * ((k - 1.0) / k) ** (1.0 / k), 0.0 * self.scale)
 
+    @checked
     def variance(self) -> Array:
-        k = self.concentration
-        g1 = jnp.exp(special.gammaln(1.0 + 1.0 / k))
-        g2 = jnp.exp(special.gammaln(1.0 + 2.0 / k))
-        return self.scale**2 * (g2 - g1**2)
+        c = 1.0 / self.concentration
+        _, gap = log_power_moments(c, jnp.full_like(c, jnp.inf))
+        # In logs (log(e^gap - 1) = gap + log(1 - e^-gap)): scale² Γ(1 + c)² and e^gap - 1
+        # overflow separately for small k.
+        log_m1 = jnp.log(self.scale) + special.gammaln(1.0 + c)
+        return jnp.exp(2.0 * log_m1 + gap + jnp.log(-jnp.expm1(-gap)))
 
+    @checked
     def entropy(self) -> Array:
         k = self.concentration
         return EULER_GAMMA * (1.0 - 1.0 / k) + jnp.log(self.scale / k) + 1.0
