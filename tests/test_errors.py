@@ -19,6 +19,8 @@ from cases import DTYPE
 
 import ml_networks_jax as mnj
 from ml_networks_jax.distributions.base import distribution, param
+from ml_networks_jax.distributions.bernoulli import relaxed_bernoulli
+from ml_networks_jax.distributions.categorical import gumbel_softmax
 
 KEY = jax.random.key(0)
 F = "f64" if DTYPE == jnp.float64 else "f32"  # the short dtype name reprs use
@@ -386,6 +388,36 @@ def test_sample_shapes():
                 getattr(d, method)(KEY, sample_shape)
     with pytest.raises(TypeError, match="sample_shape must be static"):
         jax.eval_shape(jax.jit(lambda n: d.sample(KEY, n)), 3)
+
+
+def test_the_other_samplers_check_keys_and_sample_shapes():
+    """The draws outside a family's four sampling methods: a mixture's component draws, the
+    Dirichlet's log-space draws, and the relaxations of the discrete families."""
+    mixture = FAMILIES["MixtureSameFamily"]()
+    dirichlet = mnj.Dirichlet(_ones(3))
+    logits = jnp.zeros(3, DTYPE)
+    calls = {
+        r"MixtureSameFamily\.sample_component\(key, sample_shape\)": mixture.sample_component,
+        r"Dirichlet\.log_rsample\(key, sample_shape\)": dirichlet.log_rsample,
+        r"gumbel_softmax\(key, logits, temperature, sample_shape\)": (
+            lambda k, s: gumbel_softmax(k, logits, 0.5, s)
+        ),
+        r"relaxed_bernoulli\(key, logits, temperature, sample_shape\)": (
+            lambda k, s: relaxed_bernoulli(k, logits, 0.5, s)
+        ),
+    }
+    for where, call in calls.items():
+        for key, error, says in BAD_KEYS.values():
+            with pytest.raises(error, match=rf"^{where}: key must be .*{says}"):
+                call(key, (2,))
+        with pytest.raises(ValueError, match=rf"^{where}: sample_shape must have sizes >= 0"):
+            call(KEY, (-1,))
+        assert jax.eval_shape(lambda k, c=call: c(k, np.int64(2)), KEY).shape[0] == 2
+    for bad in ("0.5", None):
+        with pytest.raises(TypeError, match="^gumbel_softmax: temperature must be a real number"):
+            gumbel_softmax(KEY, logits, bad)
+        with pytest.raises(TypeError, match="^relaxed_bernoulli: logits must be a real number"):
+            relaxed_bernoulli(KEY, bad, 0.5)
 
 
 def test_head_keys():

@@ -252,7 +252,7 @@ def test_bad_input_gives_clear_errors():
         mnj.MixtureSameFamily(jnp.zeros((2, 3)), mnj.Normal(jnp.zeros((4, 3)), 1.0))
     with pytest.raises(ValueError, match="univariate"):
         mnj.MixtureSameFamily(jnp.zeros(2), mnj.Dirichlet(jnp.ones((2, 3))))
-    with pytest.raises(TypeError, match="must be a distribution"):
+    with pytest.raises(TypeError, match="must be an ml_networks_jax distribution, got an array"):
         mnj.MixtureSameFamily(jnp.zeros(2), jnp.zeros(2))
     with pytest.raises(ValueError, match="for 2 components"):
         mnj.Mixture(jnp.zeros(3), (mnj.Normal(0.0, 1.0), mnj.Gamma(2.0, 1.0)))
@@ -260,7 +260,7 @@ def test_bad_input_gives_clear_errors():
         mnj.Mixture(jnp.zeros(2), (mnj.Normal(jnp.zeros(3), 1.0), mnj.Gamma(jnp.ones(4), 1.0)))
     with pytest.raises(ValueError, match="circular"):
         mnj.MixtureSameFamily(jnp.zeros(2), mnj.VonMises(jnp.zeros(2), 1.0))
-    with pytest.raises(TypeError, match="tuple of distributions"):
+    with pytest.raises(TypeError, match="tuple of ml_networks_jax distributions, got "):
         mnj.Mixture(jnp.zeros(2), mnj.Normal(0.0, 1.0))
 
 

@@ -347,7 +347,17 @@ def _checks_draw(method: Callable) -> Callable:
 #: The public methods every call passes through, and their checks.
 _BOUNDARY = {
     **dict.fromkeys(("log_prob", "prob", "cdf", "log_cdf", "log_survival", "icdf"), _checks_value),
-    **dict.fromkeys(("sample", "rsample", "rsample_implicit", "sample_and_log_prob"), _checks_draw),
+    **dict.fromkeys(
+        (
+            "sample",
+            "rsample",
+            "rsample_implicit",
+            "sample_and_log_prob",
+            "sample_component",
+            "log_rsample",
+        ),
+        _checks_draw,
+    ),  # fmt: skip
 }
 
 

@@ -11,7 +11,13 @@ import jax
 import jax.numpy as jnp
 
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey, Shape
-from ml_networks_jax.distributions.base import as_float_param, checked, param
+from ml_networks_jax.distributions.base import (
+    as_float_param,
+    as_sample_shape,
+    check_key,
+    checked,
+    param,
+)
 from ml_networks_jax.distributions.categorical import (
     Discrete,
     discrete_distribution,
@@ -124,8 +130,11 @@ def relaxed_bernoulli(
         >>> y.shape, bool(((y == 0) | (y == 1)).all())
         ((2, 3), True)
     """
-    logits = as_float_param(logits, "logits")
-    shape = (sample_shape,) if isinstance(sample_shape, int) else tuple(sample_shape)
+    where = "relaxed_bernoulli(key, logits, temperature, sample_shape)"
+    check_key(key, where)
+    logits = as_float_param(logits, "logits", "relaxed_bernoulli")
+    temperature = as_float_param(temperature, "temperature", "relaxed_bernoulli")
+    shape = as_sample_shape(sample_shape, where)
     noise = jax.random.logistic(key, shape + jnp.shape(logits), jnp.result_type(logits))
     perturbed = logits + noise
     soft = jax.nn.sigmoid(perturbed / temperature)

@@ -17,6 +17,8 @@ from ml_networks_jax._types import Array, ArrayLike, PRNGKey, Shape
 from ml_networks_jax.distributions.base import (
     Distribution,
     as_float_param,
+    as_sample_shape,
+    check_key,
     checked,
     param,
     register_restoring,
@@ -196,8 +198,11 @@ def gumbel_softmax(
         >>> y.shape, bool(jnp.allclose(y.sum(-1), 1.0))
         ((2, 4), True)
     """
-    logits = as_float_param(logits, "logits")
-    shape = (sample_shape,) if isinstance(sample_shape, int) else tuple(sample_shape)
+    where = "gumbel_softmax(key, logits, temperature, sample_shape)"
+    check_key(key, where)
+    logits = as_float_param(logits, "logits", "gumbel_softmax")
+    temperature = as_float_param(temperature, "temperature", "gumbel_softmax")
+    shape = as_sample_shape(sample_shape, where)
     shape = shape + jnp.shape(logits)
     perturbed = logits + jax.random.gumbel(key, shape, logits.dtype)
     soft = jax.nn.softmax(perturbed / temperature, axis=-1)

@@ -90,9 +90,8 @@ class Factorized(Distribution):
             raise TypeError("Factorized: sample_fn must be callable or None.")
         if not float(self.low) < float(self.high):
             raise ValueError(f"Factorized: low={self.low} must be below high={self.high}.")
-        object.__setattr__(
-            self, "params", jax.tree.map(lambda p: as_float_param(p, "params"), self.params)
-        )
+        params = jax.tree.map(lambda p: as_float_param(p, "params", "Factorized"), self.params)
+        object.__setattr__(self, "params", params)
         if not jax.tree.leaves(self.params, is_leaf=lambda p: p is None):  # (None: a placeholder)
             raise ValueError("Factorized: params must hold at least one array.")
         if has_placeholder_leaves(self.params):

@@ -45,6 +45,7 @@ from ml_networks_jax._types import Array, ArrayLike, PRNGKey, Shape
 from ml_networks_jax.distributions.base import (
     LOG_2PI,
     Distribution,
+    describe,
     distribution,
     has_placeholder_leaves,
     inside_support,
@@ -210,8 +211,8 @@ class MixtureSameFamily(_Mixture):
     def __post_init__(self) -> None:
         if not isinstance(self.components, Distribution):
             raise TypeError(
-                "MixtureSameFamily: components must be a distribution, "
-                f"got {type(self.components).__name__}."
+                "MixtureSameFamily: components must be an ml_networks_jax distribution, "
+                f"got {describe(self.components)}."
             )
         super().__post_init__()
         if has_placeholder_leaves(self):
@@ -462,7 +463,10 @@ class Mixture(_Mixture):
         if not isinstance(comps, (tuple, list)) or not all(
             isinstance(c, Distribution) for c in comps
         ):
-            raise TypeError("Mixture: components must be a tuple of distributions.")
+            got = [describe(c) for c in comps] if isinstance(comps, (tuple, list)) else comps
+            raise TypeError(
+                f"Mixture: components must be a tuple of ml_networks_jax distributions, got {got}."
+            )
         object.__setattr__(self, "components", tuple(comps))
         super().__post_init__()
         if has_placeholder_leaves(self):
