@@ -532,14 +532,14 @@ def test_event_tangent_in_blocks_matches_one_block(monkeypatch):
         z = mnj.MixtureSameFamily(logits, comps).rsample(jax.random.key(0), (37,))
         return jnp.sum(jnp.sin(z))
 
-    def grads():
+    def grads():  # traced anew by each jax.jit(grads): the block size is read while tracing
         first = jax.grad(loss, argnums=(0, 1, 2))(logits, loc, scale)
         return first, jax.hessian(loss)(logits, loc, scale)
 
     monkeypatch.setattr(implicit, "_EVENT_BLOCK", 10**6)
-    whole = grads()
+    whole = jax.jit(grads)()
     monkeypatch.setattr(implicit, "_EVENT_BLOCK", 12)
-    blocked = grads()
+    blocked = jax.jit(grads)()
     for u, v in zip(jax.tree.leaves(whole), jax.tree.leaves(blocked), strict=True):
         np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6)
     assert all(np.isfinite(v).all() for v in jax.tree.leaves(blocked))
