@@ -755,6 +755,8 @@ def event_shape(dist: Distribution) -> tuple[int, ...]:
 
 
 LOG_2PI = math.log(2 * math.pi)
+#: The Euler-Mascheroni constant γ = -ψ(1).
+EULER_GAMMA = 0.5772156649015329
 
 
 def open_uniform(key: PRNGKey, shape: tuple[int, ...], dtype: Any) -> Array:

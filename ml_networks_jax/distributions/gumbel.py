@@ -8,10 +8,8 @@ import jax
 import jax.numpy as jnp
 
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey
-from ml_networks_jax.distributions.base import distribution
+from ml_networks_jax.distributions.base import EULER_GAMMA, distribution
 from ml_networks_jax.distributions.location_scale import LocationScale
-
-EULER_GAMMA = 0.5772156649015329
 
 
 @distribution

@@ -10,6 +10,7 @@ from jax.scipy import special
 from ml_networks_jax._indices import nan_unless
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey
 from ml_networks_jax.distributions.base import (
+    EULER_GAMMA,
     Distribution,
     checked,
     distribution,
@@ -19,8 +20,6 @@ from ml_networks_jax.distributions.base import (
     quantile,
 )
 from ml_networks_jax.distributions.kumaraswamy import log_power_moments
-
-EULER_GAMMA = 0.5772156649015329
 
 
 @distribution
