@@ -30,16 +30,21 @@ notebooks: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e ".[dev,examples,notebooks]"
 	$(PY) notebooks/execute.py
 
+# One run's programs, compiled by several processes (the two test workers, the notebooks' and
+# examples' runs), are compiled once: JAX's persistent compilation cache in a folder made for the
+# run and removed after it, so that nothing compiled by an earlier run is reused. (A size limit
+# turns on the cache's file lock, which the two workers need; it needs the filelock package.)
+RUN_CACHE = cache=$$(mktemp -d) && trap 'rm -rf "$$cache"' EXIT && \
+	export JAX_COMPILATION_CACHE_DIR="$$cache" JAX_COMPILATION_CACHE_MAX_SIZE=4000000000 &&
+
 ## test: the suite in float32, then its precision-dependent checks in float64 (JAX_ENABLE_X64=1),
 ## compiled at XLA's default settings (what users run)
 test: $(VENV)/.installed
-	$(PYTEST)
-	JAX_ENABLE_X64=1 $(PYTEST)
+	$(RUN_CACHE) $(PYTEST) && JAX_ENABLE_X64=1 $(PYTEST)
 
 ## test-full: heavy sweeps in full, both dtypes everywhere (CI runs them reduced)
 test-full: $(VENV)/.installed
-	MNJ_FULL=1 $(PYTEST)
-	MNJ_FULL=1 JAX_ENABLE_X64=1 $(PYTEST)
+	$(RUN_CACHE) MNJ_FULL=1 $(PYTEST) && MNJ_FULL=1 JAX_ENABLE_X64=1 $(PYTEST)
 
 # For local iteration only (certifies nothing): LLVM at -O0 and XLA:CPU's older loop emitters
 # compile the same XLA programs to unoptimized machine code in about two thirds of the time.
@@ -47,8 +52,7 @@ FAST_COMPILE := XLA_FLAGS="--xla_backend_optimization_level=0 --xla_cpu_use_fusi
 
 ## test-fast: `make test` with the fast-compile flags above
 test-fast: $(VENV)/.installed
-	$(FAST_COMPILE) $(PYTEST)
-	$(FAST_COMPILE) JAX_ENABLE_X64=1 $(PYTEST)
+	$(RUN_CACHE) $(FAST_COMPILE) $(PYTEST) && $(FAST_COMPILE) JAX_ENABLE_X64=1 $(PYTEST)
 
 ## bench: families, mixtures and the head step against the peers, written to benchmarks/results/
 ## (and the "Latest figures" table of benchmarks/README.md)
