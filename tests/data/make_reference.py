@@ -430,6 +430,9 @@ def betainc_lower(a, b, x, x1=None):
     a, b, x = M(a), M(b), mp.mpf(x)
     x1 = 1 - x if x1 is None else mp.mpf(x1)
     if min(a, b) < 2000:
+        if x1 < 1e-40:  # x = 1 - x1 loses x1's digits at 50: integrate from the exact x1;
+            # I_x1(b, a) ~ x1^b / (b B(b, a)) < 0.9 for shapes >= 1e-3, so 1 - it keeps them all
+            return 1 - mp.betainc(b, a, 0, x1, regularized=True)
         return mp.betainc(a, b, 0, x, regularized=True)
     if x > (a + 1) / (a + b + 2):  # the fraction converges on the other side
         return 1 - betainc_lower(b, a, x1, x)
