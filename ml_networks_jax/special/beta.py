@@ -929,14 +929,20 @@ def betainc_logit(a, b, t):
     return _betainc_logit(a, b, t).astype(dtype)
 
 
-@jax.custom_jvp
-def _betainc_x(a, b, x):
+def _betainc_x_parts(a, b, x, wrt):
+    """``(I_x(a, b), h, log q_t, log x, log(1 - x), inside)`` with the partials ``h`` in ``wrt``
+    (:func:`_core`) at ``t = logit(x)``, from one evaluation."""
     inside = (x > 0) & (x < 1)
     xs = jnp.where(inside, x, 0.5)
-    t = jnp.log(xs) - jnp.log1p(-xs)
-    i, _, _, _, valid = _core(a, b, t, ())
+    log_x, log_y = jnp.log(xs), jnp.log1p(-xs)
+    i, _, h, log_q, valid = _core(a, b, log_x - log_y, wrt)
     value = jnp.where(inside, i, jnp.where(x == 0, 0.0, 1.0))
-    return nan_unless(valid & (x >= 0) & (x <= 1), value)
+    return nan_unless(valid & (x >= 0) & (x <= 1), value), h, log_q, log_x, log_y, inside
+
+
+@jax.custom_jvp
+def _betainc_x(a, b, x):
+    return _betainc_x_parts(a, b, x, ())[0]
 
 
 @_betainc_x.defjvp
@@ -944,14 +950,10 @@ def _betainc_x_jvp(primals, tangents):
     """dI = q_t (h_a da + h_b db) + q_x dx with q_x = q_t / (x (1 - x)) the density of x."""
     a, b, x = primals
     da, db, dx = tangents
-    value = _betainc_x(a, b, x)
-    inside = (x > 0) & (x < 1)
-    xs = jnp.where(inside, x, 0.5)
-    log_x, log_y = jnp.log(xs), jnp.log1p(-xs)
-    t = log_x - log_y
     valid = (a > 0) & (b > 0) & jnp.isfinite(a) & jnp.isfinite(b) & ~jnp.isnan(x)
     moved = _moved(da, db)
-    _, _, h, log_q, _ = _core(a, b, t, tuple(moved))  # one evaluation
+    # One evaluation gives the value, the density and the partials h of the parameters moved.
+    value, h, log_q, log_x, log_y, inside = _betainc_x_parts(a, b, x, tuple(moved))
     dens_t = jnp.where(inside, jnp.exp(log_q), 0.0)
     dens_t = nan_unless(valid, dens_t)
     out = jnp.zeros_like(value)
