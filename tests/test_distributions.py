@@ -304,35 +304,6 @@ def test_nan_parameters_give_nan_not_hang(case, key):
     assert np.isnan(np.asarray(z)).all()
 
 
-@float32_only
-@cases
-def test_evaluation_at_and_beyond_the_support_ends(case):
-    """log_prob, cdf, log_cdf, log_survival at each finite end of the support and one unit
-    beyond it: the limits (never NaN), gradients in every parameter that are zero beyond the ends
-    and never NaN at them (a mixture or a likelihood over data outside the support must not get
-    NaN gradients)."""
-    if case.name == "VonMises":
-        pytest.skip("circular: no ends")
-    dist = case.dist()
-    low, high = (np.asarray(v, np.float64) for v in dist.support())
-    points = [(e, o) for ends, sign in ((low, -1), (high, 1)) for e in [ends]
-              if np.all(np.isfinite(ends)) for o in (0.0, sign)]  # fmt: skip
-    for ends, offset in points:
-        x = jnp.asarray(ends + offset, DTYPE)
-        for method in ("log_prob", "cdf", "log_cdf", "log_survival"):
-            value = np.asarray(getattr(dist, method)(x))
-            assert not np.any(np.isnan(value)), (method, offset)
-            if offset:  # strictly outside: the limits
-                limit = {"log_prob": -np.inf, "cdf": 0.0 if offset < 0 else 1.0,
-                         "log_cdf": -np.inf if offset < 0 else 0.0,
-                         "log_survival": 0.0 if offset < 0 else -np.inf}[method]  # fmt: skip
-                np.testing.assert_array_equal(value, limit, err_msg=method)
-            grads = jax.grad(lambda d, m=method, x=x: jnp.sum(getattr(d, m)(x)))(dist)
-            for g in jax.tree.leaves(grads):  # at an end, d/dθ of log 0 may be -inf
-                g = np.asarray(g)
-                assert np.all(np.isfinite(g) if offset else ~np.isnan(g)), (method, offset, g)
-
-
 @cases
 def test_non_broadcasting_parameters_raise(case):
     if len(case.params) < 2:

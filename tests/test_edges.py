@@ -74,31 +74,57 @@ def test_log_density_at_an_end_is_its_limit(name, params, x, limit):
 _LIMIT_METHODS = ("log_prob", "cdf", "log_cdf", "log_survival")
 
 
+def _limit(method, below):
+    """The value of ``method`` below the support (``below``) or above it."""
+    return {"log_prob": (-INF, -INF), "cdf": (0.0, 1.0), "log_cdf": (-INF, 0.0),
+            "log_survival": (0.0, -INF)}[method][0 if below else 1]  # fmt: skip
+
+
 @jax.jit
-def _at_infinity(dist):
-    """The four pointwise methods at ``(-inf, inf)`` and their gradients in the parameters."""
-    x = jnp.asarray([-INF, INF], dist.dtype)[:, None]
+def _at(dist, x):
+    """The four pointwise methods at the rows of ``x`` (shape ``(points,) + batch_shape``) and,
+    per method and row, the gradient of the row's sum in every parameter, one program.  Each
+    method's gradient at each row on its own: a gradient of several rows or methods together
+    would multiply the zero cotangents of the others by their partials, infinite at an end."""
+    values = jnp.stack([getattr(dist, m)(x) for m in _LIMIT_METHODS])
 
-    def values(d):
-        return [getattr(d, m)(x) for m in _LIMIT_METHODS]
+    def gradients(method):
+        row_grad = jax.grad(lambda d, row: jnp.sum(getattr(d, method)(row)))
+        return jax.vmap(row_grad, in_axes=(None, 0))(dist, x)
 
-    return values(dist), [jax.grad(lambda d, i=i: jnp.sum(values(d)[i]))(dist) for i in range(4)]
+    return values, jax.tree.map(lambda *g: jnp.stack(g), *map(gradients, _LIMIT_METHODS))
 
 
 @float32_only
 @cases
-def test_infinite_arguments_give_the_limits(case):
-    """log_prob(±inf) = -inf, cdf(-inf) = 0 and cdf(inf) = 1 exactly, log CDF and log survival
-    function likewise (circular laws aside), with finite gradients in every parameter."""
+def test_values_and_gradients_at_and_beyond_the_ends(case):
+    """log_prob, cdf, log_cdf and log_survival at ±inf, at each finite end of the support and one
+    unit beyond it.  Outside the support (±inf included): the limits exactly and gradients exactly
+    zero in every parameter (a mixture, or a likelihood over data outside the support, must get
+    neither NaN nor a pull); at an end: never NaN, in the value or the gradient (d/dθ of log 0
+    may be -inf there).  Circular laws have no ends."""
     if case.name == "VonMises":
         pytest.skip("circular: no limits at ±inf")
-    values, grads = _at_infinity(case.dist())
-    limits = [(-INF, -INF), (0.0, 1.0), (-INF, 0.0), (0.0, -INF)]
-    for method, value, limit, grad in zip(_LIMIT_METHODS, values, limits, grads, strict=True):
-        value = np.asarray(value, np.float64)
-        np.testing.assert_array_equal(value, np.broadcast_to(np.array(limit)[:, None], value.shape))
-        for g in jax.tree.leaves(grad):
-            assert np.all(np.isfinite(np.asarray(g))), (method, g)
+    dist = case.dist()
+    low, high = (np.asarray(v, np.float64) for v in dist.support())
+    # (points, whether they lie below the support, at an end)
+    rows = [(np.full_like(low, -INF), True, False), (np.full_like(high, INF), False, False)]
+    for ends, below in ((low, True), (high, False)):
+        if np.all(np.isfinite(ends)):
+            rows += [(ends, below, True), (ends + (-1.0 if below else 1.0), below, False)]
+    values, grads = _at(dist, jnp.asarray(np.stack([r[0] for r in rows]), DTYPE))
+    values = np.asarray(values, np.float64)
+    grads = [np.asarray(g, np.float64) for g in jax.tree.leaves(grads)]
+    for i, method in enumerate(_LIMIT_METHODS):
+        for j, (x, below, at_end) in enumerate(rows):
+            what = (method, x.tolist())
+            if at_end:
+                assert not np.any(np.isnan(values[i, j])), what
+                assert not any(np.any(np.isnan(g[i, j])) for g in grads), what
+            else:
+                np.testing.assert_array_equal(values[i, j], _limit(method, below), str(what))
+                for g in grads:
+                    np.testing.assert_array_equal(g[i, j], 0.0, str(what))
 
 
 def test_cauchy_cdf_is_exact_in_the_tails():

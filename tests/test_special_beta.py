@@ -213,22 +213,28 @@ def _bgrat_ratio(p):
 def test_float32_expansions_value_and_derivatives_to_second_order(ratio, points):
     """The float32 asymptotic branches, evaluated in float64: ``I / q_t`` against mpmath, and its
     first and second derivatives in (a, b, t) against central differences."""
-    grad, hess = jax.jit(jax.grad(ratio)), jax.jit(jax.hessian(ratio))
+
+    @jax.jit
+    @jax.vmap
+    def derivatives(q):  # one program: value, gradient and Hessian at p and at p ± steps
+        return ratio(q), jax.grad(ratio)(q), jax.hessian(ratio)(q)
+
     for point in points:
         p = jnp.asarray(point)
         with mp.workdps(20):
             tail, upper, _, _, log_q = _mp_reference(*(float(v) for v in p))
         assert not upper
         want = tail / math.exp(log_q)
-        assert abs(float(ratio(p)) / want - 1) < 1e-7
         steps = 1e-5 * jnp.abs(p)
+        shifted = jnp.concatenate([p[None], p + jnp.diag(steps), p - jnp.diag(steps)])
+        value, grad, hess = derivatives(shifted)
+        assert abs(float(value[0]) / want - 1) < 1e-7
         for i in range(3):
-            e = jnp.zeros(3).at[i].set(steps[i])
-            fd1 = (ratio(p + e) - ratio(p - e)) / (2 * steps[i])
-            fd2 = (grad(p + e) - grad(p - e)) / (2 * steps[i])
-            np.testing.assert_allclose(grad(p)[i], fd1, rtol=1e-6)
+            fd1 = (value[1 + i] - value[4 + i]) / (2 * steps[i])
+            fd2 = (grad[1 + i] - grad[4 + i]) / (2 * steps[i])
+            np.testing.assert_allclose(grad[0, i], fd1, rtol=1e-6)
             np.testing.assert_allclose(
-                hess(p)[i], fd2, rtol=1e-5, atol=1e-9 * float(jnp.abs(fd2).max())
+                hess[0, i], fd2, rtol=1e-5, atol=1e-9 * float(jnp.abs(fd2).max())
             )
 
 
