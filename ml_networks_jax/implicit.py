@@ -84,9 +84,7 @@ def _event_tangent(dist: Distribution, ddist: Distribution, z: Array) -> Array:
     Draws are independent given θ: large samples are cut into blocks of draws (the last padded
     with copies of the first draw; :func:`~ml_networks_jax._indices.map_blocks`), each block's
     tangent under ``jax.checkpoint``, so that reverse mode recomputes a block's intermediates
-    instead of keeping the whole sample's (a mixture of 8 diagonal Gaussians with D = 128 and 1024
-    draws: scratch memory 107 -> 13.5 MB, gradient 51 -> 23 ms, medians in one process on 2 CPU
-    cores)."""
+    instead of keeping the whole sample's (figures in ``benchmarks/README.md``)."""
     tangent = dense_tangent(dist, ddist)
 
     def solve(_, zs):

@@ -44,9 +44,8 @@ forward-mode differentiation of them in float64:
    converged (large ``a, b`` near the mean, ``b << a`` with ``x`` near 1) use a deeper fraction
    (float32: 40 steps, then 600 for those still short; float64: 1200).  In float32 most
    elements converge within 20 steps (Beta(α ∈ [0.1, 10], 2) and Student-t(ν ∈ [1, 30]) draws:
-   all but 0.6 % and 3.9 %), so the first depth is the short one (measured at N = 262,144,
-   medians in one process: their tangents 19.7 -> 16.6 and 14.6 -> 12.8 ms against depth 40 for
-   all, relative differences <= 1.4e-6).
+   all but a few percent), so the first depth is the short one (figures in
+   ``benchmarks/README.md``).
 2. float32 with ``min(a, b) >= 30``: Temme's uniform asymptotic expansion in DiDonato & Morris'
    form (BASYM, terms to n = 6; :func:`_asym_ratio`), differentiated by forward-mode autodiff,
    with the exponent ``z₀ = √((a+b) κ)`` given its exact derivatives (:func:`_root_kl`).  It
@@ -636,8 +635,7 @@ def _prepare(a, b, t):
 _BUCKET = 4096
 #: Longer arrays are cut into equal blocks of at most this size, evaluated one after another
 #: (``lax.map``): only one block's intermediates are live at once, and XLA still spreads each of
-#: its fused loops over the cores (the ν-tangent of 262,144 Student-t draws: scratch memory 10.9
-#: against 35.8 MB, 26.6 against 31.1 ms whole; medians of 15, one process).
+#: its fused loops over the cores (figures in ``benchmarks/README.md``).
 _BLOCK = BLOCK
 
 
