@@ -266,10 +266,16 @@ def _loss(family: Family, method: str) -> Callable:
 def _check_op_by_op(loss: Callable, params) -> None:
     """The value and the gradients of ``loss``, op by op, every operation checked for NaN."""
     with jax.debug_nans(True), jax.disable_jit():
-        loss(params)
-        jax.grad(loss)(params)
+        outputs = [loss(params), jax.grad(loss)(params)]
         if FULL:
-            jax.jvp(loss, (params,), (jax.tree.map(jnp.ones_like, params),))
+            outputs.append(jax.jvp(loss, (params,), (jax.tree.map(jnp.ones_like, params),)))
+    _assert_no_nan(outputs)
+
+
+def _assert_no_nan(tree) -> None:
+    """Besides debug_nans not raising: no NaN in what was returned."""
+    for leaf in jax.tree.leaves(tree):
+        assert not jnp.any(jnp.isnan(leaf)), leaf
 
 
 @pytest.mark.parametrize(
@@ -290,7 +296,10 @@ def test_jit_no_nan(family):
     """One program per family: every method's value and gradient."""
     losses = {m: _loss(family, m) for m in family.methods}
     with jax.debug_nans(True):
-        jax.jit(lambda p: {m: jax.value_and_grad(f)(p) for m, f in losses.items()})(family.params)
+        out = jax.jit(lambda p: {m: jax.value_and_grad(f)(p) for m, f in losses.items()})(
+            family.params
+        )
+    _assert_no_nan(out)
 
 
 # ---- the head ----------------------------------------------------------------------------------
