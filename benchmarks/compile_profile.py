@@ -10,7 +10,9 @@ Each worker appends one JSON line per test to ``$COMPILE_PROFILE_DIR/<pid>.jsonl
 ``mnj_compile_profile`` in the system's temporary folder; empty it between runs): the test's
 id, its wall time, the number of backend compilations and their total duration (JAX's
 ``/jax/core/compile/backend_compile_duration`` events; a persistent-cache hit compiles nothing
-and counts nothing). Subprocesses (the notebooks, the multi-device check) are not seen.
+and counts nothing), the time spent tracing to jaxprs and lowering them to StableHLO, and the
+name and compile time of each program that took more than a second. Subprocesses (the
+notebooks, the multi-device check) are not seen.
 """
 
 from __future__ import annotations
@@ -30,13 +32,22 @@ OUT = pathlib.Path(
         "COMPILE_PROFILE_DIR", pathlib.Path(tempfile.gettempdir()) / "mnj_compile_profile"
     )
 )
-_totals = {"count": 0, "seconds": 0.0}
+_totals = {"count": 0, "seconds": 0.0, "trace": 0.0, "lower": 0.0}
+_slow: list[list] = []  # [name, seconds] of each program whose compilation took over a second
+_EVENTS = {
+    "/jax/core/compile/jaxpr_trace_duration": "trace",
+    "/jax/core/compile/jaxpr_to_mlir_module_duration": "lower",
+}
 
 
-def _on_duration(event: str, duration: float, **_) -> None:
+def _on_duration(event: str, duration: float, fun_name: str = "?", **_) -> None:
     if event == "/jax/core/compile/backend_compile_duration":
         _totals["count"] += 1
         _totals["seconds"] += duration
+        if duration > 1.0:
+            _slow.append([fun_name, round(duration, 2)])
+    elif event in _EVENTS:
+        _totals[_EVENTS[event]] += duration
 
 
 def pytest_configure(config) -> None:
@@ -46,13 +57,17 @@ def pytest_configure(config) -> None:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item):
-    count, seconds, start = _totals["count"], _totals["seconds"], time.perf_counter()
+    before, start = dict(_totals), time.perf_counter()
+    _slow.clear()
     yield
     record = {
         "test": item.nodeid,
         "wall": time.perf_counter() - start,
-        "compiles": _totals["count"] - count,
-        "compile": _totals["seconds"] - seconds,
+        "compiles": _totals["count"] - before["count"],
+        "compile": _totals["seconds"] - before["seconds"],
+        "trace": _totals["trace"] - before["trace"],
+        "lower": _totals["lower"] - before["lower"],
+        "slow": list(_slow),
     }
     with open(OUT / f"{os.getpid()}.jsonl", "a") as f:
         f.write(json.dumps(record) + "\n")
@@ -62,10 +77,11 @@ def summarize(records: list[dict], top: int = 25) -> str:
     """Totals, then the tests and the test functions (parameters pooled) with the most time."""
     wall = sum(r["wall"] for r in records)
     compile_ = sum(r["compile"] for r in records)
+    trace = sum(r.get("trace", 0.0) + r.get("lower", 0.0) for r in records)
     lines = [
         f"{len(records)} tests: {wall:.0f} s of test time summed over the workers, "
         f"{compile_:.0f} s ({compile_ / max(wall, 1e-9):.0%}) in backend compilation, "
-        f"{sum(r['compiles'] for r in records)} compilations",
+        f"{sum(r['compiles'] for r in records)} compilations; {trace:.0f} s tracing and lowering",
         "",
         "   wall  compile     n  test",
     ]
@@ -78,6 +94,14 @@ def summarize(records: list[dict], top: int = 25) -> str:
     lines += ["", "   wall  compile  tests  test function"]
     for name, (w, c, n) in sorted(pooled.items(), key=lambda kv: -kv[1][0])[:top]:
         lines.append(f"{w:7.1f} {c:8.1f} {n:6d}  {name}")
+    slow = collections.defaultdict(lambda: [0.0, 0])
+    for r in records:
+        for name, seconds in r.get("slow", []):
+            slow[name][0] += seconds
+            slow[name][1] += 1
+    lines += ["", "compile  programs  name (programs over a second, pooled by name)"]
+    for name, (s, n) in sorted(slow.items(), key=lambda kv: -kv[1][0])[:top]:
+        lines.append(f"{s:7.1f} {n:9d}  {name}")
     return "\n".join(lines)
 
 
