@@ -14,6 +14,52 @@ from ml_networks_jax._types import Array
 #: for XLA to spread a fused loop over the cores.
 BLOCK = 65536
 
+#: Kernels called on arrays of any shape see them flattened and padded to a bucketed length
+#: (:func:`bucket_length`): eager calls on arrays of similar sizes share one compilation.
+BUCKET = 4096
+
+
+def bucket_length(size: int) -> int:
+    """The padded length of ``size`` elements: the next power of two (at least 8) up to
+    :data:`BUCKET`, the next multiple of it up to :data:`BLOCK`, ``size`` itself above (long
+    arrays are cut into blocks anyway, and a sampler's blocks follow the length).
+
+    Example:
+        >>> [bucket_length(n) for n in (1, 9, 4097, 70000)]
+        [8, 16, 8192, 70000]
+    """
+    if size > BLOCK:
+        return size
+    if size > BUCKET:
+        return -(-size // BUCKET) * BUCKET
+    return max(8, 1 << max(size - 1, 0).bit_length())
+
+
+def on_bucket(kernel, args, fills, *lead):
+    """``kernel(*lead, *flat)`` for same-shape arrays ``args``, ``flat`` their flattened values
+    padded at the end with the harmless values ``fills`` to :func:`bucket_length`; the result (a
+    pytree of arrays of that length, ``None`` leaves allowed) cut back and reshaped to the shape
+    of ``args``.
+
+    A jitted ``kernel`` called eagerly on arrays of similar sizes compiles once; under an outer
+    jit the padding costs a copy. Padding leaves every element's position, so the draws of a
+    sampler whose random streams are numbered by position do not change.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> on_bucket(lambda v: v * 2, (jnp.ones((2, 3)),), (0.0,)).shape
+        (2, 3)
+    """
+    shape, size = args[0].shape, args[0].size
+    pad = bucket_length(size) - size
+
+    def flat(v, fill):
+        v = jnp.ravel(v)
+        return jnp.concatenate([v, jnp.full((pad,), fill, v.dtype)]) if pad else v
+
+    out = kernel(*lead, *(flat(v, f) for v, f in zip(args, fills, strict=True)))
+    return jax.tree.map(lambda v: v[:size].reshape(shape), out)
+
 
 def true_indices(mask: Array, size: int) -> Array:
     """Positions of the ``True`` entries of a 1-D ``mask``, in order, padded with ``len(mask)``

@@ -108,7 +108,7 @@ def test_buffer_crowding_never_changes_a_draw(key, monkeypatch):
     monkeypatch.setattr(von_mises, "_LOOP", (0.0, 8, 8))  # the nested buffer: 64 slots
     for sampler, c, n in (
         (gamma._log_standard_gamma_flat, 1.0, 256),
-        (lambda key, c: von_mises.von_mises_standard.__wrapped__(key, c), 1e3, 4096),
+        (von_mises._von_mises_standard_1d.__wrapped__, 1e3, 4096),
     ):
         draw = jax.jit(sampler)  # traced afresh, with the smaller buffers
         valid = jnp.full((n,), c, DTYPE)

@@ -27,7 +27,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy import special as jsp
 
-from ml_networks_jax._indices import draw_in_blocks, nan_unless, stream_uniforms, true_indices
+from ml_networks_jax._indices import (
+    draw_in_blocks,
+    nan_unless,
+    on_bucket,
+    stream_uniforms,
+    true_indices,
+)
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey, Shape
 from ml_networks_jax.distributions.base import (
     Distribution,
@@ -87,7 +93,6 @@ def _retry_buffer(size: int) -> int:
     return max(64, size // 16)
 
 
-@jax.jit
 def log_standard_gamma(key: PRNGKey, alpha: Array) -> Array:
     """``log z`` for ``z ~ Gamma(alpha, 1)``, one draw per element of ``alpha`` (any shape).
 
@@ -100,8 +105,16 @@ def log_standard_gamma(key: PRNGKey, alpha: Array) -> Array:
     position and its own ``alpha``, never on the other elements. An element still rejected after
     every round (probability below 1e-20) comes back NaN rather than biased.
     """
+    alpha = jnp.asarray(alpha)
     dtype = alpha.dtype if jnp.finfo(alpha.dtype).bits >= 32 else jnp.float32
-    return draw_in_blocks(_log_standard_gamma_flat, key, (alpha.astype(dtype).ravel(),), (1.0,))
+    # One compilation per bucketed length (on_bucket): the padding leaves every draw unchanged.
+    return on_bucket(_log_standard_gamma_1d, (alpha.astype(dtype),), (1.0,), key)
+
+
+@jax.jit
+def _log_standard_gamma_1d(key: PRNGKey, alpha: Array) -> Array:
+    """:func:`log_standard_gamma` of a 1-D ``alpha``, in blocks."""
+    return draw_in_blocks(_log_standard_gamma_flat, key, (alpha,), (1.0,))
 
 
 def _log_standard_gamma_flat(key: PRNGKey, alpha: Array) -> Array:

@@ -45,7 +45,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ml_networks_jax._indices import draw_in_blocks, nan_unless, stream_uniforms
+from ml_networks_jax._indices import draw_in_blocks, nan_unless, on_bucket, stream_uniforms
 from ml_networks_jax._types import Array, ArrayLike, PRNGKey
 from ml_networks_jax.distributions.base import Distribution, checked, distribution, param
 from ml_networks_jax.special.von_mises import (
@@ -205,7 +205,6 @@ def _retry(key: PRNGKey, params, draws):
     return _merge(draws, slot, sub)[0]
 
 
-@jax.jit
 def von_mises_standard(key: PRNGKey, concentration: Array) -> Array:
     """One draw ``θ ∈ [-π, π)`` of VonMises(0, κ) per element of ``concentration`` (any shape).
 
@@ -219,9 +218,16 @@ def von_mises_standard(key: PRNGKey, concentration: Array) -> Array:
         >>> bool((jnp.abs(theta) <= jnp.pi).all())
         True
     """
-    shape = concentration.shape
+    concentration = jnp.asarray(concentration)
     dtype = concentration.dtype if jnp.finfo(concentration.dtype).bits >= 32 else jnp.float32
-    kappa = concentration.astype(dtype).ravel()
+    # One compilation per bucketed length (on_bucket): the padding leaves every draw unchanged.
+    return on_bucket(_von_mises_standard_1d, (concentration.astype(dtype),), (1.0,), key)
+
+
+@jax.jit
+def _von_mises_standard_1d(key: PRNGKey, kappa: Array) -> Array:
+    """:func:`von_mises_standard` of a 1-D ``κ``, in blocks."""
+    dtype = kappa.dtype
     valid = (kappa > 0) & (kappa < jnp.inf)  # False for NaN
     kappa = jnp.where(valid, kappa, 1.0)
     params = (kappa, *_proposal(kappa))
@@ -235,7 +241,7 @@ def von_mises_standard(key: PRNGKey, concentration: Array) -> Array:
 
     t, accepted = draw_in_blocks(sample, key, (valid, *params), (True, 1.0, 0.5, 0.0))
     theta = wrap_angle(2.0 * _atan(t))
-    return nan_unless(accepted & valid, theta).reshape(shape)
+    return nan_unless(accepted & valid, theta)
 
 
 @distribution

@@ -93,7 +93,15 @@ import jax
 import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 
-from ml_networks_jax._indices import BLOCK, map_blocks, nan_unless, true_indices
+from ml_networks_jax._indices import (
+    BLOCK,
+    BUCKET,
+    bucket_length,
+    map_blocks,
+    nan_unless,
+    on_bucket,
+    true_indices,
+)
 from ml_networks_jax.special.gamma import (
     _A_T,
     _BERNOULLI,
@@ -630,9 +638,6 @@ def _prepare(a, b, t):
     return valid, a_c, b_c, t_c, t_fin
 
 
-#: Inputs are flattened and padded to a bucketed length: a power of two up to this size, then a
-#: multiple of it, so that shapes of similar sizes share one compilation.
-_BUCKET = 4096
 #: Longer arrays are cut into equal blocks of at most this size, evaluated one after another
 #: (``lax.map``): only one block's intermediates are live at once, and XLA still spreads each of
 #: its fused loops over the cores (figures in ``benchmarks/README.md``).
@@ -645,8 +650,8 @@ def _core(a, b, t_in, wrt):
     (a tuple, ``()``, ``("a",)``, ``("b",)`` or ``("a", "b")``).  The smaller tail is always the
     one computed directly."""
     shape, size = a.shape, a.size
-    # Small arrays padded to a power of two, longer ones to blocks of multiples of _BUCKET.
-    multiple = _BUCKET if size > _BUCKET else max(8, 1 << max(size - 1, 0).bit_length())
+    # Padded to a bucketed length; long arrays to blocks of multiples of BUCKET.
+    multiple = min(bucket_length(size), BUCKET)
     args = tuple(jnp.ravel(v) for v in (a, b, t_in))
     out = map_blocks(lambda _, *v: _core_flat(*v, wrt), args, (1.0, 1.0, 0.0), _BLOCK, multiple)
     return jax.tree.map(lambda v: v.reshape(shape), out)
@@ -820,8 +825,8 @@ def _core_flat(a, b, t_in, wrt):
 
 
 @jax.jit
-def _log_density(a, b, t):
-    """log q_t with the validity masks (differentiable by plain autodiff)."""
+def _log_density_flat(a, b, t):
+    """log q_t with the validity masks (differentiable by plain autodiff), 1-D arrays."""
     valid, a_c, b_c, t_c, t_fin = _prepare(a, b, t)
     out = _shared(a_c, b_c, t_c, _cfg(a.dtype))["log_q"]
     out = jnp.where(t_fin, out, -jnp.inf)
@@ -844,7 +849,7 @@ def log_beta_logit_density(a, b, t):
         -0.98083
     """
     dtype, (a, b, t) = _promote(a, b, t)
-    return _log_density(a, b, t).astype(dtype)
+    return on_bucket(_log_density_flat, (a, b, t), (1.0, 1.0, 0.0)).astype(dtype)
 
 
 def betainc_logit_tangent(a, b, t, wrt="ab"):

@@ -89,7 +89,7 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from jax.scipy import special as jsp
 
-from ml_networks_jax._indices import elementwise_in_blocks, nan_unless
+from ml_networks_jax._indices import elementwise_in_blocks, nan_unless, on_bucket
 
 __all__ = [
     "gammainc",
@@ -350,13 +350,19 @@ def _prepare(a, t):
     return valid_a, a_c, t_c, huge, t_c - log_a
 
 
-# Jitted so that eager calls compile one program instead of dispatching thousands of small ops;
-# under an outer jit, vmap or autodiff it is inlined like any other function.
-@functools.partial(jax.jit, static_argnames="need_da")
 def _core(a, t_in, need_da):
     """Return (P, Q, h or None, log(x q), valid_a) for same-shape float arrays a, t_in = log x,
-    where h = (∂P/∂a) / (x q(x; a)) is the shape derivative per unit density of log x.  Long
-    arrays in blocks: every regime runs on every element, so a block's temporaries are many."""
+    where h = (∂P/∂a) / (x q(x; a)) is the shape derivative per unit density of log x.  Eager
+    calls compile one program per bucketed length (:func:`on_bucket`) instead of dispatching
+    thousands of small ops; under an outer jit, vmap or autodiff it is inlined like any other
+    function."""
+    return on_bucket(functools.partial(_core_flat, need_da=need_da), (a, t_in), (1.0, 0.0))
+
+
+@functools.partial(jax.jit, static_argnames="need_da")
+def _core_flat(a, t_in, need_da):
+    """:func:`_core` on 1-D arrays.  Long arrays in blocks: every regime runs on every element,
+    so a block's temporaries are many."""
     fn = functools.partial(_core_elementwise, need_da=need_da)
     return elementwise_in_blocks(fn, (a, t_in), (1.0, 0.0))
 

@@ -81,7 +81,7 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from jax.scipy import special as jsp
 
-from ml_networks_jax._indices import elementwise_in_blocks, nan_unless
+from ml_networks_jax._indices import elementwise_in_blocks, nan_unless, on_bucket
 from ml_networks_jax.special.gamma import _promote
 
 _TWO_PI = 2.0 * math.pi
@@ -185,14 +185,20 @@ def _split_pi(dtype):
     return hi, lo
 
 
-# Jitted so that eager calls compile one program; inlined under an outer jit, vmap or autodiff.
-@functools.partial(jax.jit, static_argnames="need_h")
 def _core(x, kappa, need_h=True):
     """``(F, h, log q, valid)`` for same-shape float arrays ``x`` and ``κ``.
 
-    ``F`` is the CDF with windings, ``h = (∂F/∂κ)/q(x)``, ``log q`` the log density.  Long
-    arrays in blocks: what is live at once is one block's temporaries.
+    ``F`` is the CDF with windings, ``h = (∂F/∂κ)/q(x)``, ``log q`` the log density.  Eager
+    calls compile one program per bucketed length (:func:`on_bucket`); inlined under an outer
+    jit, vmap or autodiff.
     """
+    return on_bucket(functools.partial(_core_flat, need_h=need_h), (x, kappa), (0.0, 1.0))
+
+
+@functools.partial(jax.jit, static_argnames="need_h")
+def _core_flat(x, kappa, need_h):
+    """:func:`_core` on 1-D arrays.  Long arrays in blocks: what is live at once is one block's
+    temporaries."""
     fn = functools.partial(_core_elementwise, need_h=need_h)
     return elementwise_in_blocks(fn, (x, kappa), (0.0, 1.0))
 
