@@ -88,6 +88,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 import jax
 import jax.numpy as jnp
@@ -498,6 +499,66 @@ def _root_kl_jvp(primals, tangents):
     return z0, rate_a * da + rate_b * db + rate_t * dt
 
 
+def _basym_coefficients(h, s, n_terms):
+    """``d_0 .. d_n`` (``n = n_terms``) of Temme's expansion in DiDonato & Morris' recurrences
+    (TOMS 708 BASYM) at ``h = min(a, b)/max(a, b)``, ``s = sign(b - a)``, for any number type
+    (exact with ``Fraction``)."""
+    r0 = 1 / (1 + h)
+    r1 = s * (1 - h)
+    a0, c, d = [r1 * 2 / 3], [], []
+    c.append(-a0[0] / 2)
+    d.append(-c[0])
+    s_h, hn = 1, 1
+    for n in range(2, n_terms + 1, 2):
+        hn = hn * h * h
+        a0.append(r0 * 2 * (h * hn + 1) / (n + 2))
+        s_h = s_h + hn
+        a0.append(r1 * 2 * s_h / (n + 3))
+        for i in (n, n + 1):
+            rr = -(i + 1) / Fraction(2)
+            b0 = [rr * a0[0]]
+            for m in range(2, i + 1):
+                bsum = sum((j * rr - (m - j)) * a0[j - 1] * b0[m - j - 1] for j in range(1, m))
+                b0.append(rr * a0[m - 1] + bsum / m)
+            c.append(b0[i - 1] / (i + 1))
+            d.append(-(sum((d[i - j - 1] * c[j - 1] for j in range(1, i)), 0) + c[i - 1]))
+    return d
+
+
+@functools.cache
+def _basym_polynomials(n_terms):
+    """``d_n = s^(n+1) r0^k P_n(h)``, ``r0 = 1/(1+h)``, ``k = ⌈n/2⌉``, with ``P_n`` a polynomial
+    (degree <= 2n - 2): the coefficients of each ``P_n``, lowest first, interpolated exactly
+    (rational arithmetic) through :func:`_basym_coefficients` at ``h = 0 .. 2 n_terms``.  Checked
+    on the parity in ``s`` and at a point outside the nodes."""
+    nodes = [Fraction(k) for k in range(2 * n_terms + 1)]
+
+    def scaled(h, s):  # (1+h)^k d_n / s^(n+1)
+        d = _basym_coefficients(h, s, n_terms)
+        return [v * (1 + h) ** ((n + 1) // 2) * s ** (n + 1) for n, v in enumerate(d)]
+
+    values = list(zip(*(scaled(h, 1) for h in nodes), strict=True))
+    polys = []
+    for ys in values:
+        coef = [Fraction(0)] * len(nodes)
+        for i, (xi, yi) in enumerate(zip(nodes, ys, strict=True)):  # Lagrange, monomial basis
+            basis, denom = [Fraction(1)], Fraction(1)
+            for xj in nodes[:i] + nodes[i + 1 :]:
+                basis = [Fraction(0), *basis]
+                for k in range(len(basis) - 1):
+                    basis[k] -= xj * basis[k + 1]
+                denom *= xi - xj
+            coef = [u + yi * v / denom for u, v in zip(coef, basis, strict=True)]
+        while coef and coef[-1] == 0:
+            coef.pop()
+        polys.append(coef)
+    check = Fraction(3, 7)
+    for sign in (1, -1):
+        for p, want in zip(polys, scaled(check, sign), strict=True):
+            assert sum(c * check**i for i, c in enumerate(p)) == want
+    return tuple(tuple(float(c) for c in p) for p in polys)
+
+
 def _asym_ratio(a, b, t, f, lx, ly, lam, n_terms):
     """``I_x(a, b) / q_t`` for large ``a`` and ``b`` (x below the mean): Temme's uniform
     expansion in DiDonato & Morris' form (TOMS 708 BASYM), ``I = q_t 2√2 √((a+b)/(ab)) S`` with
@@ -506,7 +567,8 @@ def _asym_ratio(a, b, t, f, lx, ly, lam, n_terms):
 
     ``R`` the Mills ratio (:mod:`ml_networks_jax.special.normal`, accurate derivative), ``w₀ =
     1/√(min(a, b)(1 + h))``, ``h = min/max``, and the coefficients ``d_n`` of h from DiDonato &
-    Morris' recurrences.  Smooth in ``a``, ``b``, ``t`` (plain autodiff, any order)."""
+    Morris' recurrences, as polynomials in h (:func:`_basym_polynomials`).  Smooth in ``a``,
+    ``b``, ``t`` (plain autodiff, any order)."""
     z0 = _root_kl(a, b, t, f, lx, ly, lam)
     z = math.sqrt(2.0) * z0
     z2 = 2.0 * z0 * z0
@@ -515,29 +577,18 @@ def _asym_ratio(a, b, t, f, lx, ly, lam, n_terms):
     hi = jnp.where(a_lt_b, b, a)
     h = lo / hi
     r0 = 1.0 / (1.0 + h)
-    r1 = (b - a) / hi
+    sign = jnp.where(a_lt_b, 1.0, -1.0)
+    d = [
+        _poly(p, h) * r0 ** ((n + 1) // 2) * (sign if n % 2 == 0 else 1.0)
+        for n, p in enumerate(_basym_polynomials(n_terms))
+    ]
     w0 = jax.lax.rsqrt(lo * (1.0 + h))
     e1 = 2.0**-1.5
-    a0, c, d = [r1 * (2.0 / 3.0)], [], []
-    c.append(-0.5 * a0[0])
-    d.append(-c[0])
     j0 = e1 * _mills(z, 0)[0]
     j1 = e1
     total = j0 + d[0] * w0 * j1
-    s_h, h2, hn, w, znm1, zn = 1.0, h * h, 1.0, w0, z, z2
+    w, znm1, zn = w0, z, z2
     for n in range(2, n_terms + 1, 2):
-        hn = hn * h2
-        a0.append(r0 * 2.0 * (h * hn + 1.0) / (n + 2.0))
-        s_h = s_h + hn
-        a0.append(r1 * 2.0 * s_h / (n + 3.0))
-        for i in (n, n + 1):
-            rr = -0.5 * (i + 1.0)
-            b0 = [rr * a0[0]]
-            for m in range(2, i + 1):
-                bsum = sum((j * rr - (m - j)) * a0[j - 1] * b0[m - j - 1] for j in range(1, m))
-                b0.append(rr * a0[m - 1] + bsum / m)
-            c.append(b0[i - 1] / (i + 1.0))
-            d.append(-(sum((d[i - j - 1] * c[j - 1] for j in range(1, i)), 0.0) + c[i - 1]))
         j0 = e1 * znm1 + (n - 1.0) * j0
         j1 = e1 * zn + n * j1
         znm1 = z2 * znm1
