@@ -1,5 +1,5 @@
-"""Static-size index compaction and blockwise evaluation, shared by the samplers and special
-functions, and the samplers' random streams and NaN for failed draws."""
+"""Static-size index compaction, bucketed lengths and blockwise evaluation, shared by the
+samplers and special functions, and the samplers' random streams and NaN for failed draws."""
 
 from __future__ import annotations
 
