@@ -4,8 +4,8 @@ Sampling is Marsaglia & Tsang's (2000) squeeze-free rejection method, vectorized
 first tries one candidate; the few elements whose candidate was rejected (at most ~5% of them, for
 any shape) are gathered into a buffer of static size and retried there, four candidates at a time,
 for a bounded number of rounds; batches longer than 65,536 block by block (each with its own key,
-``fold_in``), so that one block's random bits and buffers are all that is live at once (scratch
-memory above 32 MB is fresh pages on every call with glibc). Every element draws its candidates
+``fold_in``), so that one block's random bits and buffers are all that is live at once (figures
+in ``benchmarks/README.md``). Every element draws its candidates
 from random streams of its own (numbered by its position and its count of tries), so its draw
 depends on its own shape only: which other elements are rejected, invalid (NaN out, never
 retried) or crowd the buffer changes nothing. Shapes ``α < 1`` use the boost

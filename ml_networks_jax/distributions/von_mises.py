@@ -21,9 +21,8 @@ concentration only, never on which other elements are rejected or invalid (inval
 enter the buffers). An element rejected after all that (probability below 1e-31) is NaN, never a
 biased value. Batches longer than 65,536 run this block by block (each with its own key,
 ``fold_in``): only one block's random bits and buffers are live at once, which keeps a jitted
-training step's scratch memory small (allocations above 32 MB are fresh pages on every call with
-glibc). ``tan``, ``atan`` and ``sin`` are vectorized polynomials: XLA's CPU versions are scalar
-library calls.
+training step's scratch memory small (figures in ``benchmarks/README.md``). ``tan``, ``atan``
+and ``sin`` are vectorized polynomials: XLA's CPU versions are scalar library calls.
 
 Gradients: ``loc`` is a location (``dz/dloc = 1``); the concentration is implicit,
 ``dz/dκ = -(∂F/∂κ)/q(z)``, with ``(∂F/∂κ)/q`` computed directly in scaled form by

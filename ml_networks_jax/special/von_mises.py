@@ -262,8 +262,7 @@ def _core_elementwise(x, kappa, need_h):
         return sums[0] + g, sums[1] + g * y2 if need_h else sums[1]
 
     # A rolled loop: unrolled, XLA fuses the node sums into each of their consumers and computes
-    # them several times (float32 h: 23 ms against 7.4 ms at 262,144 elements), and float64
-    # compiles slowly.
+    # them several times, and float64 compiles slowly (figures in benchmarks/README.md).
     s0, s1 = jax.lax.fori_loop(0, cfg.nodes, node, (s0, s1))
     s0 = scale * s0
     norm = jnp.exp(log_norm)
