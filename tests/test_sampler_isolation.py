@@ -118,6 +118,19 @@ def test_buffer_crowding_never_changes_a_draw(key, monkeypatch):
 
 
 @float32_only
+def test_padding_to_a_bucketed_length_never_changes_a_draw(key):
+    """The samplers pad their input to a bucketed length (5 -> 8, 9 -> 16 here) so that similar
+    sizes share a compilation: the first elements' draws are the same at either length, and a
+    2-D input's draws are those of its flattening."""
+    params = jnp.asarray([0.3, 1.0, 2.5, 7.0, 40.0, 0.8, 3.0, 12.0, 0.05], DTYPE)
+    for sampler in (gamma.log_standard_gamma, von_mises.von_mises_standard):
+        short, long = (np.asarray(sampler(key, params[:n])) for n in (5, 9))
+        np.testing.assert_array_equal(short, long[:5])
+        square = np.asarray(sampler(key, params[:8].reshape(2, 4)))
+        np.testing.assert_array_equal(square.ravel(), np.asarray(sampler(key, params[:8])))
+
+
+@float32_only
 def test_threefry_matches_the_random123_known_answers():
     """The known-answer vectors of Threefry-2x32 with 20 rounds (Random123's kat_vectors)."""
     u32 = np.uint32

@@ -5,12 +5,11 @@ first tries one candidate; the few elements whose candidate was rejected (at mos
 any shape) are gathered into a buffer of static size and retried there, four candidates at a time,
 for a bounded number of rounds; batches longer than 65,536 block by block (each with its own key,
 ``fold_in``), so that one block's random bits and buffers are all that is live at once (figures
-in ``benchmarks/README.md``). Every element draws its candidates
-from random streams of its own (numbered by its position and its count of tries), so its draw
-depends on its own shape only: which other elements are rejected, invalid (NaN out, never
-retried) or crowd the buffer changes nothing. Shapes ``α < 1`` use the boost
-``Gamma(α) = Gamma(α + 1) · U^(1/α)``, taken in log space, so ``log z`` is exact even where ``z``
-itself underflows (``α ≲ 0.01`` in float32).
+in ``benchmarks/README.md``). Every element draws its candidates from random streams of its own
+(numbered by its position and its count of tries), so its draw depends on its own shape only:
+which other elements are rejected, invalid (NaN out, never retried) or crowd the buffer changes
+nothing. Shapes ``α < 1`` use the boost ``Gamma(α) = Gamma(α + 1) · U^(1/α)``, taken in log
+space, so ``log z`` is exact even where ``z`` itself underflows (``α ≲ 0.01`` in float32).
 
 Gradients are implicit (no location-scale form exists for the shape): the engine's
 ``-(∂F/∂θ)/q`` with the incomplete gamma function's accurate derivative in ``α``

@@ -528,9 +528,9 @@ def _basym_coefficients(h, s, n_terms):
 @functools.cache
 def _basym_polynomials(n_terms):
     """``d_n = s^(n+1) r0^k P_n(h)``, ``r0 = 1/(1+h)``, ``k = ⌈n/2⌉``, with ``P_n`` a polynomial
-    (degree <= 2n - 2): the coefficients of each ``P_n``, lowest first, interpolated exactly
-    (rational arithmetic) through :func:`_basym_coefficients` at ``h = 0 .. 2 n_terms``.  Checked
-    on the parity in ``s`` and at a point outside the nodes."""
+    of degree ``⌊3(n+1)/2⌋``: the coefficients of each ``P_n``, lowest first, interpolated
+    exactly (rational arithmetic) through :func:`_basym_coefficients` at ``h = 0 .. 2 n_terms``
+    (enough nodes for ``n_terms >= 2``).  Checked in both signs ``s`` at a point off the nodes."""
     nodes = [Fraction(k) for k in range(2 * n_terms + 1)]
 
     def scaled(h, s):  # (1+h)^k d_n / s^(n+1)
