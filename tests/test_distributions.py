@@ -118,6 +118,7 @@ def test_implicit_gradient_matches_cdf_oracle(case, key):
         )
 
 
+@float32_only
 @cases
 def test_explicit_and_implicit_agree(case, key):
     """Same draws; for location-scale families also the same gradients, to float tolerance."""
