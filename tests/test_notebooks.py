@@ -1,6 +1,6 @@
 """The notebooks' code keeps running as the library changes: each one's code cells, in order,
 in a fresh process, in its reduced mode (``MNJ_NOTEBOOK_QUICK=1``: fewer epochs, samples,
-parameter values and, in the VAE notebook, latents).
+parameter values, latents in the VAE notebook and families in the estimators notebook).
 
 ``make notebooks`` executes them in full with Jupyter and stores the outputs.
 """
