@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -28,16 +30,52 @@ cases = pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 transform_cases = pytest.mark.parametrize("case", TRANSFORM_CASES, ids=repr)
 
 
-def _draw(case, key, n=()):
-    return np.asarray(mnj.sample(key, case.dist(), n), np.float64)
+#: Draws per batch element of the program below, which every layer that reads draws shares.
+N_DRAWS = 20_000
+
+
+def _draws_and_jacobians(case):
+    """One program per family, its results shared by the layers that need draws (reference
+    values, density, KS, the gradient oracle, explicit against implicit, pathwise moments):
+    ``N_DRAWS`` draws (key 0) by ``rsample_implicit`` and the Jacobian in every parameter by
+    forward mode, ``jac_implicit[name][i, j, m] = dz_ij / dθ_m``; for a family with an explicit
+    (location-scale) sampler, its draws and Jacobian too."""
+    return _shared(case.name)
+
+
+@functools.cache
+def _shared(name):
+    (case,) = (c for c in CASES if c.name == name)
+    explicit = getattr(case.dist(), "_explicit", None) is not None
+    key = jax.random.key(0)
+    params = {k: jnp.asarray(v, DTYPE) for k, v in case.params.items()}
+
+    def draws(params, implicit):
+        d = case.make(**params)
+        return (mnj.rsample_implicit if implicit else mnj.rsample)(key, d, (N_DRAWS,))
+
+    @jax.jit
+    def program(params):
+        out = {"implicit": draws(params, True), "jac_implicit": jax.jacfwd(draws)(params, True)}
+        if explicit:
+            out["explicit"] = draws(params, False)
+            out["jac_explicit"] = jax.jacfwd(draws)(params, False)
+        return out
+
+    return jax.tree.map(lambda v: np.asarray(v, np.float64), program(params))
+
+
+def _draw(case, n):
+    """The first ``n`` of the shared draws (``mnj.sample`` gives the same values)."""
+    return _draws_and_jacobians(case)["implicit"][:n]
 
 
 # ---- 1. density, CDF and moments against an independent reference ---------------------------
 
 
 @cases
-def test_log_prob_and_cdf_match_reference(case, key):
-    z = _draw(case, key, (64,))
+def test_log_prob_and_cdf_match_reference(case):
+    z = _draw(case, 64)
     dist, ref = case.dist(), case.ref()
     np.testing.assert_allclose(
         dist.cdf(jnp.asarray(z, DTYPE)), ref.cdf(z), rtol=1e3 * TOL["value"], atol=TOL["value"]
@@ -49,8 +87,8 @@ def test_log_prob_and_cdf_match_reference(case, key):
 
 @float32_only
 @cases
-def test_density_is_derivative_of_cdf(case, key):
-    z = jnp.asarray(_draw(case, key, (32,)), DTYPE)
+def test_density_is_derivative_of_cdf(case):
+    z = jnp.asarray(_draw(case, 32), DTYPE)
     dist = case.dist()
     dcdf = jax.jit(jax.vmap(jax.grad(lambda x: jnp.sum(dist.cdf(x)))))(z)
     np.testing.assert_allclose(dcdf, jnp.exp(dist.log_prob(z)), rtol=100 * TOL["value"])
@@ -99,18 +137,16 @@ def fd_oracle(case, z, name, rel_step=1e-6):
 
 
 @cases
-def test_implicit_gradient_matches_cdf_oracle(case, key):
-    z = _draw(case, key)
-
-    def total(params):
-        return jnp.sum(reparameterize(case.make(**params), jnp.asarray(z, DTYPE)))
-
-    # Every parameter's gradient from one program (one evaluation of the implicit rule).
-    grads = jax.jit(jax.grad(total))({k: jnp.asarray(v, DTYPE) for k, v in case.params.items()})
+def test_implicit_gradient_matches_cdf_oracle(case):
+    """dz/dθ of the first draw of each batch element (the implicit rule, forward mode) against
+    ``-(∂F/∂θ)/q`` from finite differences of scipy's CDF."""
+    out = _draws_and_jacobians(case)
+    z = out["implicit"][0]
     for name in case.params:
+        got = np.diagonal(out["jac_implicit"][name][0])  # element j in its own parameter j
         want = fd_oracle(case, z, name)
         np.testing.assert_allclose(
-            grads[name],
+            got,
             want,
             rtol=max(TOL["grad"], 1e-6),
             atol=TOL["grad_atol"] * np.abs(want).max(),
@@ -120,32 +156,22 @@ def test_implicit_gradient_matches_cdf_oracle(case, key):
 
 @float32_only
 @cases
-def test_explicit_and_implicit_agree(case, key):
-    """Same draws; for location-scale families also the same gradients, to float tolerance."""
-    leaves, tree = jax.tree.flatten(case.dist())
-
-    def draw(leaves, implicit):
-        d = jax.tree.unflatten(tree, leaves)
-        return (mnj.rsample_implicit if implicit else mnj.rsample)(key, d, (7,))
-
-    @jax.jit
-    def draws_and_jacobians(leaves):
-        draws = tuple(draw(leaves, implicit) for implicit in (False, True))
-        if not case.location_scale:
-            return draws, None
-        return draws, tuple(jax.jacfwd(draw)(leaves, implicit) for implicit in (False, True))
-
-    (explicit, implicit), jacobians = draws_and_jacobians(leaves)
-    np.testing.assert_array_equal(explicit, implicit)
-    if jacobians is None:
-        return
+def test_explicit_and_implicit_agree(case):
+    """A location-scale family's explicit sampler gives the same draws and the same gradients
+    as the implicit rule, to float tolerance (a family without one has ``rsample =
+    rsample_implicit``)."""
+    out = _draws_and_jacobians(case)
+    if "explicit" not in out:
+        pytest.skip("no explicit sampler")
+    np.testing.assert_array_equal(out["explicit"], out["implicit"])
     # A LocationScale family's rule is -(dloc + u dscale) itself; the only rounding between the
     # two is u = (z - loc)/scale recomputed from the draw (measured: <= 2 eps of the scale).
     exact = isinstance(case.dist(), LocationScale)
     tol = 8 * float(jnp.finfo(DTYPE).eps) if exact else 50 * TOL["explicit"]
-    for explicit_jac, implicit_jac in zip(*jacobians, strict=True):
-        scale = float(jnp.max(jnp.abs(explicit_jac)))
-        np.testing.assert_allclose(implicit_jac, explicit_jac, atol=tol * scale)
+    for name in case.params:
+        explicit, implicit = out["jac_explicit"][name], out["jac_implicit"][name]
+        scale = float(np.abs(explicit).max())
+        np.testing.assert_allclose(implicit, explicit, atol=tol * scale, err_msg=name)
 
 
 # ---- 3. Monte Carlo pathwise checks against analytic gradients of moments -------------------
@@ -153,15 +179,11 @@ def test_explicit_and_implicit_agree(case, key):
 
 @statistical
 @cases
-def test_pathwise_gradient_of_moments(case, key):
+def test_pathwise_gradient_of_moments(case):
+    """d/dθ of the sample mean of z and z² over the shared draws (implicit rule) against the
+    derivatives of the closed-form moments."""
     if not case.moments:
         pytest.skip("no finite moments")
-    n = 20_000
-
-    def moments(params, implicit):
-        d = case.make(**params)
-        z = (mnj.rsample_implicit if implicit else mnj.rsample)(key, d, (n,))
-        return jnp.stack([z.mean(0), (z**2).mean(0)])
 
     def exact(params):
         d = case.make(**params)
@@ -169,9 +191,12 @@ def test_pathwise_gradient_of_moments(case, key):
 
     params = {k: jnp.asarray(v, DTYPE) for k, v in case.params.items()}
     want = jax.jit(jax.jacfwd(exact))(params)
-    got = jax.jit(jax.jacfwd(moments), static_argnums=1)(params, True)
+    out = _draws_and_jacobians(case)
+    z = out["implicit"][..., None]
     for name in params:
-        g, w = np.asarray(got[name]), np.asarray(want[name])
+        jac = out["jac_implicit"][name]
+        g = np.stack([jac.mean(0), (2 * z * jac).mean(0)])
+        w = np.asarray(want[name])
         np.testing.assert_allclose(g, w, rtol=0.05, atol=0.05 * np.abs(w).max(), err_msg=name)
 
 
@@ -180,8 +205,8 @@ def test_pathwise_gradient_of_moments(case, key):
 
 @statistical
 @cases
-def test_samples_pass_ks(case, key):
-    z = _draw(case, key, (4000,))
+def test_samples_pass_ks(case):
+    z = _draw(case, 4000)
     ref = case.ref()
     for j in range(z.shape[1]):
         frozen = case.reference(**{k: v[j] for k, v in case.params.items()})
