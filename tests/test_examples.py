@@ -134,21 +134,23 @@ def test_vae_rejects_unknown_latents():
 
 @pytest.mark.skipif(X64, reason="the demo runs in float32")
 def test_demo_command_trains_and_writes_its_table_and_figure(tmp_path, capsys, monkeypatch):
-    """``make demo`` with two epochs: each VAE learns (the second epoch's mean loss at least 50
-    nats below the first's; 784 log 2 = 543 nats for a decoder that says ½ everywhere), its IWAE
-    bound is tighter than its ELBO, and the table and the figure are written."""
+    """``make demo`` with three latents and two epochs: each VAE learns (the second epoch's mean
+    loss at least 50 nats below the first's; 784 log 2 = 543 nats for a decoder that says ½
+    everywhere), its IWAE bound is tighter than its ELBO, and the table and figure are written."""
     vae = _load_vae()
     rows = []
     run = vae.run
     monkeypatch.setattr(vae, "run", lambda *a, **kw: rows.extend(run(*a, **kw)) or rows)
-    args = ["--latent", "normal", "gamma", "--dim", "2", "--epochs", "2", "--k", "4"]
+    latents = ["normal", "gamma", "von_mises"]
+    args = ["--latent", *latents, "--dim", "2", "--epochs", "2", "--k", "4"]
     with jax.numpy_dtype_promotion("standard"):  # optax mixes int step counts and floats
         vae.main([*args, "--out", str(tmp_path)])
+    assert [row["model"].name for row in rows] == ["normal (explicit)", *latents[1:]]
     for row in rows:
         losses = row["loss"]
         assert losses[-1] < losses[0] - 50, (row["model"].name, losses)
         assert np.isfinite(row["neg_elbo"]) and row["neg_iwae"] < row["neg_elbo"], row
     table = (tmp_path / "vae_mnist.md").read_text()
-    assert "normal (explicit)" in table and "gamma" in table, table
+    assert all(name in table for name in ("normal (explicit)", *latents[1:])), table
     assert (tmp_path / "vae_mnist.png").stat().st_size > 10_000
     assert table.strip() in capsys.readouterr().out
