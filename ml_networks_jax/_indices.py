@@ -66,8 +66,8 @@ def true_indices(mask: Array, size: int) -> Array:
     to ``size`` entries (those beyond ``size`` are dropped).
 
     ``jnp.nonzero(mask, size=size, fill_value=len(mask))[0]``, written with an associative scan:
-    on CPU, XLA lowers ``cumsum`` (and so ``nonzero``) to a reduce-window that is about ten times
-    slower at 262,144 elements (6.7 ms against 0.7 ms).
+    on CPU, XLA lowers ``cumsum`` (and so ``nonzero``) to a reduce-window, much slower on long
+    masks (figures in ``benchmarks/README.md``).
 
     Example:
         >>> import jax.numpy as jnp

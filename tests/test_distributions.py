@@ -52,22 +52,22 @@ def _shared(name):
     key = jax.random.key(0)
     params = {k: jnp.asarray(v, DTYPE) for k, v in case.params.items()}
 
-    def draws(params, implicit):
+    def draws(params, implicit):  # (draws, draws): the second is jacfwd's auxiliary output
         d = case.make(**params)
-        return (mnj.rsample_implicit if implicit else mnj.rsample)(key, d, (N_DRAWS,))
+        z = (mnj.rsample_implicit if implicit else mnj.rsample)(key, d, (N_DRAWS,))
+        return z, z
 
     @jax.jit
     def program(params):
-        z = draws(params, True)
+        jac, z = jax.jacfwd(draws, has_aux=True)(params, True)  # the draws traced once
         first = jax.lax.stop_gradient(z[0])
         out = {
             "implicit": z,
-            "jac_implicit": jax.jacfwd(draws)(params, True),
+            "jac_implicit": jac,
             "jac_rule": jax.jacfwd(lambda p: reparameterize(case.make(**p), first))(params),
         }
         if explicit:
-            out["explicit"] = draws(params, False)
-            out["jac_explicit"] = jax.jacfwd(draws)(params, False)
+            out["jac_explicit"], out["explicit"] = jax.jacfwd(draws, has_aux=True)(params, False)
         return out
 
     return jax.tree.map(lambda v: np.asarray(v, np.float64), program(params))
